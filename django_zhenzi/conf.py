@@ -1,0 +1,108 @@
+"""The one place django_zhenzi reads its settings.
+
+Everything lives in one dict, ``settings.ZHENZI``. Values are read on every access, never cached,
+so ``override_settings`` works. The package never reads the environment itself: projects do that in
+their settings module (the example project and the test settings use django-environ).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+
+PERSONAL_API_URL = "https://sms_developer.zhenzikj.com"
+ENTERPRISE_API_URL = "https://sms.zhenzikj.com"
+ZHENZI_BACKEND = "django_zhenzi.backends.zhenzi.SmsBackend"
+MIN_CALLBACK_TOKEN_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of ``settings.ZHENZI``: its default, the types it accepts and what it means."""
+
+    name: str
+    default: Any
+    types: tuple[type, ...]
+    description: str
+
+
+SETTINGS: dict[str, Setting] = {
+    setting.name: setting
+    for setting in (
+        Setting("APP_ID", "", (str,), "The app's appId, from the Zhenzi console (应用详情)."),
+        Setting(
+            "APP_SECRET",
+            "",
+            (str,),
+            "The app's appSecret, from the Zhenzi console. Never logged or shown.",
+        ),
+        Setting(
+            "API_URL",
+            PERSONAL_API_URL,
+            (str,),
+            "Base URL of the API: the personal-developer URL (default), the enterprise URL "
+            f"{ENTERPRISE_API_URL}, or a sandbox's URL.",
+        ),
+        Setting(
+            "BACKEND",
+            ZHENZI_BACKEND,
+            (str,),
+            "Dotted path of the SMS backend class, like Django's EMAIL_BACKEND.",
+        ),
+        Setting(
+            "TIMEOUT",
+            10.0,
+            (int, float),
+            "Seconds to wait for the provider, for connecting and for each read.",
+        ),
+        Setting(
+            "CALLBACK_TOKEN",
+            "",
+            (str, list, tuple),
+            "Secret token(s) in the delivery-report URL; a list allows rotation "
+            f"(at least {MIN_CALLBACK_TOKEN_LENGTH} characters each).",
+        ),
+    )
+}
+
+
+def configured() -> dict[str, Any]:
+    """The project's ``ZHENZI`` dict as written (empty when absent or not a dict)."""
+    value = getattr(django_settings, "ZHENZI", {})
+    return value if isinstance(value, dict) else {}
+
+
+class ZhenziSettings:
+    """Attribute access to ``settings.ZHENZI`` with defaults: ``zhenzi_settings.TIMEOUT``."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            setting = SETTINGS[name]
+        except KeyError:
+            raise AttributeError(f"ZHENZI has no setting {name!r}") from None
+        return configured().get(name, setting.default)
+
+    def require(self, name: str) -> Any:
+        """The value of ``name``, or ImproperlyConfigured naming the missing setting."""
+        value = getattr(self, name)
+        if value in ("", None):
+            raise ImproperlyConfigured(
+                f"settings.ZHENZI[{name!r}] is not set. {SETTINGS[name].description}"
+            )
+        return value
+
+    @property
+    def callback_tokens(self) -> tuple[str, ...]:
+        """Every valid callback token (one string or a list of them in the settings)."""
+        value = self.CALLBACK_TOKEN
+        tokens = [value] if isinstance(value, str) else list(value or ())
+        return tuple(token for token in tokens if isinstance(token, str) and token)
+
+    def __repr__(self) -> str:
+        return "<ZhenziSettings>"
+
+
+zhenzi_settings = ZhenziSettings()
