@@ -27,6 +27,23 @@ class Setting:
     default: Any
     types: tuple[type, ...]
     description: str
+    item_types: tuple[type, ...] = ()
+    """When not empty: the types every item of a list or tuple value must have."""
+
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` has an accepted type (and, for a list or tuple, accepted items)."""
+        if not _is_instance(value, self.types):
+            return False
+        if self.item_types and isinstance(value, (list, tuple)):
+            return all(_is_instance(item, self.item_types) for item in value)
+        return True
+
+
+def _is_instance(value: Any, types: tuple[type, ...]) -> bool:
+    """``isinstance`` that does not take ``True``/``False`` for numbers (bool subclasses int)."""
+    if isinstance(value, bool) and bool not in types:
+        return False
+    return isinstance(value, types)
 
 
 SETTINGS: dict[str, Setting] = {
@@ -64,6 +81,7 @@ SETTINGS: dict[str, Setting] = {
             (str, list, tuple),
             "Secret token(s) in the delivery-report URL; a list allows rotation "
             f"(at least {MIN_CALLBACK_TOKEN_LENGTH} characters each).",
+            item_types=(str,),
         ),
     )
 }
