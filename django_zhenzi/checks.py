@@ -272,22 +272,56 @@ def check_api_url_uses_https(config: dict[str, Any]) -> list[CheckMessage]:
 
 
 @_zhenzi_check()
-def check_timeout(config: dict[str, Any]) -> list[CheckMessage]:
-    """E008: TIMEOUT is not positive (NaN included)."""
+def check_positive_numbers(config: dict[str, Any]) -> list[CheckMessage]:
+    """E008: a numeric setting (TIMEOUT, MAX_ATTEMPTS, the delays) is not positive (NaN too)."""
+    errors: list[CheckMessage] = []
+    for name, setting in SETTINGS.items():
+        if int not in setting.types:
+            continue
+        value = _value(config, name)
+        if value is _WRONG_TYPE or value > 0:
+            continue
+        errors.append(
+            Error(
+                format_lazy(
+                    _("{key} must be a positive number, not {value}."),
+                    key=_key(name),
+                    value=value,
+                ),
+                hint=format_lazy(
+                    _("Set a number above 0, or leave it out for the default ({default})."),
+                    default=setting.default,
+                ),
+                id="django_zhenzi.E008",
+            )
+        )
+    return errors
+
+
+@_zhenzi_check()
+def check_claim_timeout(config: dict[str, Any]) -> list[CheckMessage]:
+    """E010: CLAIM_TIMEOUT must exceed TIMEOUT, or live workers would be taken for dead ones."""
+    claim_timeout = _value(config, "CLAIM_TIMEOUT")
     timeout = _value(config, "TIMEOUT")
-    if timeout is _WRONG_TYPE or timeout > 0:
+    if _WRONG_TYPE in (claim_timeout, timeout) or not (timeout > 0 and claim_timeout > 0):
+        return []  # E003 or E008 already says what is wrong
+    if claim_timeout > 2 * timeout:
         return []
     return [
         Error(
             format_lazy(
-                _("ZHENZI['TIMEOUT'] must be a positive number of seconds, not {timeout}."),
+                _(
+                    "ZHENZI['CLAIM_TIMEOUT'] ({claim_timeout} s) must be more than twice "
+                    "ZHENZI['TIMEOUT'] ({timeout} s)."
+                ),
+                claim_timeout=claim_timeout,
                 timeout=timeout,
             ),
-            hint=format_lazy(
-                _("Set a number of seconds above 0, or leave it out for the default ({default})."),
-                default=SETTINGS["TIMEOUT"].default,
+            hint=_(
+                "A claim older than CLAIM_TIMEOUT is taken for a dead worker's; if a request can "
+                "still be in flight then, a message could be sent twice."
             ),
-            id="django_zhenzi.E008",
+            id="django_zhenzi.E010",
         )
     ]
 

@@ -83,6 +83,59 @@ SETTINGS: dict[str, Setting] = {
             f"(at least {MIN_CALLBACK_TOKEN_LENGTH} characters each).",
             item_types=(str,),
         ),
+        Setting(
+            "MAX_ATTEMPTS",
+            5,
+            (int,),
+            "How many times a message is tried before it is marked failed.",
+        ),
+        Setting(
+            "RETRY_DELAY",
+            30.0,
+            (int, float),
+            "Seconds before the first retry; each further retry waits twice as long (with "
+            "jitter), up to RETRY_MAX_DELAY.",
+        ),
+        Setting(
+            "RETRY_MAX_DELAY",
+            3600.0,
+            (int, float),
+            "The longest wait between two attempts, in seconds.",
+        ),
+        Setting(
+            "CLAIM_TIMEOUT",
+            300.0,
+            (int, float),
+            "Seconds a worker may hold a message in 'sending'; past it the worker is taken for "
+            "dead and the message is reconciled. Must exceed TIMEOUT.",
+        ),
+        Setting(
+            "RECONCILE_DELAY",
+            10.0,
+            (int, float),
+            "Seconds to wait after an ambiguous outcome before asking the provider whether the "
+            "message arrived.",
+        ),
+        Setting(
+            "STATUS_SYNC_AFTER",
+            600.0,
+            (int, float),
+            "Seconds after sending before 'zhenzi_status --sync' asks the provider about a "
+            "message that still has no delivery report.",
+        ),
+        Setting(
+            "LOW_BALANCE_THRESHOLD",
+            100,
+            (int,),
+            "The admin's balance page warns when the balance is below this many messages.",
+        ),
+        Setting(
+            "BALANCE_CACHE_SECONDS",
+            60.0,
+            (int, float),
+            "Seconds the admin keeps a balance read from the provider (in Django's cache) "
+            "before asking again.",
+        ),
     )
 }
 

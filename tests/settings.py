@@ -1,5 +1,6 @@
 """Settings for the test suite. DATABASE_URL picks the database (SQLite by default)."""
 
+import os
 from pathlib import Path
 
 import environ
@@ -7,7 +8,7 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent
 env = environ.Env()
 
-SECRET_KEY = "tests-only-not-secret"  # noqa: S105
+SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
 USE_TZ = True
 TIME_ZONE = "Asia/Shanghai"
@@ -15,6 +16,12 @@ LANGUAGE_CODE = "en-us"
 ALLOWED_HOSTS = ["*"]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'test.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory, so worker processes started by tests can open the test database; one
+    # per test run, so runs side by side do not collide. IMMEDIATE transactions take the write
+    # lock up front, which keeps concurrent SQLite writers from deadlocking.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")}
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -14,7 +14,7 @@ from django.test import override_settings
 from django.utils.functional import Promise
 
 from django_zhenzi.checks import GENERATE_TOKEN_COMMAND, TAG
-from django_zhenzi.conf import ENTERPRISE_API_URL, PERSONAL_API_URL, ZHENZI_BACKEND
+from django_zhenzi.conf import ENTERPRISE_API_URL, PERSONAL_API_URL, SETTINGS, ZHENZI_BACKEND
 
 SECRET = "s3cr3t-app-secret-value-9f8e7d"
 VALID: dict[str, Any] = {
@@ -104,9 +104,7 @@ def test_e002_one_error_per_unknown_key_with_the_closest_key():
 def test_e002_lists_the_known_keys_when_nothing_is_close(key):
     messages = messages_for({**VALID, key: "x"})
     assert [message.id for message in messages] == ["django_zhenzi.E002"]
-    assert str(messages[0].hint) == (
-        "The known keys are: APP_ID, APP_SECRET, API_URL, BACKEND, TIMEOUT, CALLBACK_TOKEN."
-    )
+    assert str(messages[0].hint) == "The known keys are: " + ", ".join(SETTINGS) + "."
 
 
 @pytest.mark.parametrize(
@@ -332,3 +330,22 @@ def test_check_command_passes_with_only_a_warning():
     with override_settings(ZHENZI={**VALID, "CALLBACK_TOKEN": ""}):
         call_command("check", stdout=StringIO(), stderr=stderr)
     assert "django_zhenzi.W001" in stderr.getvalue()
+
+
+@pytest.mark.parametrize(
+    "key", ["MAX_ATTEMPTS", "RETRY_DELAY", "RETRY_MAX_DELAY", "CLAIM_TIMEOUT", "RECONCILE_DELAY"]
+)
+def test_e008_every_numeric_setting_must_be_positive(key):
+    messages = messages_for({**VALID, key: 0})
+    assert [message.id for message in messages] == ["django_zhenzi.E008"]
+    assert f"ZHENZI['{key}']" in str(messages[0].msg)
+
+
+def test_e003_max_attempts_must_be_an_integer():
+    assert ids_for({**VALID, "MAX_ATTEMPTS": 2.5}) == ["django_zhenzi.E003"]
+
+
+def test_e010_claim_timeout_must_exceed_twice_the_timeout():
+    assert ids_for({**VALID, "TIMEOUT": 10, "CLAIM_TIMEOUT": 20}) == ["django_zhenzi.E010"]
+    assert ids_for({**VALID, "TIMEOUT": 10, "CLAIM_TIMEOUT": 21}) == []
+    assert ids_for({**VALID, "TIMEOUT": 200}) == ["django_zhenzi.E010"]  # default claim: 300 s

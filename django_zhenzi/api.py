@@ -1,0 +1,41 @@
+"""The public Python API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from django_zhenzi import services
+from django_zhenzi.models import Message
+
+
+def send_sms(
+    numbers: str | int | Iterable[str | int],
+    message: str | None = None,
+    *,
+    template_id: str | int | None = None,
+    template_params: Sequence[str] | None = None,
+    queue: bool = False,
+    client_ip: str | None = None,
+) -> Message | list[Message]:
+    """Send a text, or a console template with its parameters, to one number or many.
+
+    Returns the Message row for one number, a list of rows for several (one per number, in
+    order; a bad number among several gets a ``failed`` row and the others go on).
+
+    ``queue=False`` sends at once and the rows carry the outcome; inside a transaction the send
+    waits for the commit, so a rollback sends nothing. ``queue=True`` returns at once and leaves
+    the sending to ``manage.py zhenzi_send_queued`` workers.
+
+    Raises ZhenziInputError (a ValueError) before storing anything when the content is invalid
+    (empty, over 1000 characters, parameters that are not strings) or a single number is bad.
+    """
+    content = services.validate_content(message, template_id, template_params, client_ip)
+    rows = services.create_messages(numbers, content, queue=queue)
+    if not queue:
+        refreshed = {
+            m.message_id: m
+            for m in Message.objects.filter(message_id__in=[row.message_id for row in rows])
+        }
+        rows = [refreshed.get(row.message_id, row) for row in rows]
+    single = isinstance(numbers, (str, int))
+    return rows[0] if single else rows

@@ -1,0 +1,37 @@
+"""Where messages go, chosen by ``ZHENZI["BACKEND"]`` like Django's ``EMAIL_BACKEND``."""
+
+from __future__ import annotations
+
+import threading
+
+from django.utils.module_loading import import_string
+
+from django_zhenzi.backends.base import BaseSmsBackend, OperationNotSupported, OutgoingSms
+from django_zhenzi.conf import zhenzi_settings
+
+__all__ = ["BaseSmsBackend", "OperationNotSupported", "OutgoingSms", "get_backend"]
+
+_per_thread = threading.local()
+
+
+def get_backend() -> BaseSmsBackend:
+    """This thread's backend for the current settings (made again when they change).
+
+    One instance per thread keeps one HTTP connection pool per worker thread, reused across
+    messages.
+    """
+    key = (
+        zhenzi_settings.BACKEND,
+        zhenzi_settings.API_URL,
+        zhenzi_settings.APP_ID,
+        zhenzi_settings.APP_SECRET,
+        zhenzi_settings.TIMEOUT,
+    )
+    cached = getattr(_per_thread, "backend", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    if cached is not None:
+        cached[1].close()
+    backend = import_string(zhenzi_settings.BACKEND)()
+    _per_thread.backend = (key, backend)
+    return backend

@@ -1,0 +1,121 @@
+"""Input checks run before any HTTP call, so bad input fails fast with a clear error.
+
+Each function returns the value in the form the API wants, or raises :class:`ZhenziInputError`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+
+from django_zhenzi.client.errors import ZhenziInputError
+
+MAX_MESSAGE_LENGTH = 1000
+MAX_MESSAGE_ID_LENGTH = 64
+
+_MAINLAND_MOBILE = re.compile(r"1[3-9]\d{9}")
+_COUNTRY_PREFIX = re.compile(r"^(?:\+86|0086|86)(?=1\d{10}$)")
+_NUMBER_SEPARATORS = re.compile(r"[\s\-()]")
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9_.:-]+")
+
+
+def normalize_number(number: str | int) -> str:
+    """One mainland mobile number as 11 digits (spaces, dashes and a +86 prefix are dropped)."""
+    if isinstance(number, bool) or not isinstance(number, (str, int)):
+        raise ZhenziInputError(
+            f"A phone number must be a string, not {type(number).__name__}.", field="number"
+        )
+    digits = _NUMBER_SEPARATORS.sub("", str(number))
+    digits = _COUNTRY_PREFIX.sub("", digits, count=1)
+    if not digits:
+        raise ZhenziInputError("The phone number is empty.", field="number")
+    if re.search(r"[,;，；/|]", digits):
+        raise ZhenziInputError(
+            f"{number!r} holds several numbers; Zhenzi takes exactly one number per message.",
+            field="number",
+        )
+    if not _MAINLAND_MOBILE.fullmatch(digits):
+        raise ZhenziInputError(
+            f"{number!r} is not a mainland China mobile number (11 digits starting with 1[3-9]).",
+            field="number",
+        )
+    return digits
+
+
+def message_length(message: str) -> int:
+    """The length the provider counts: UTF-16 code units (an emoji counts two)."""
+    return len(message.encode("utf-16-le")) // 2
+
+
+def validate_message(message: str) -> str:
+    """A non-empty text of at most 1000 characters."""
+    if not isinstance(message, str):
+        raise ZhenziInputError(
+            f"The message must be a string, not {type(message).__name__}.", field="message"
+        )
+    if not message.strip():
+        raise ZhenziInputError("The message is empty.", field="message")
+    length = message_length(message)
+    if length > MAX_MESSAGE_LENGTH:
+        raise ZhenziInputError(
+            f"The message is {length} characters long; Zhenzi accepts at most "
+            f"{MAX_MESSAGE_LENGTH}.",
+            field="message",
+        )
+    return message
+
+
+def validate_template_id(template_id: str | int) -> str:
+    """A template id from the console, as a string."""
+    if isinstance(template_id, bool) or not isinstance(template_id, (str, int)):
+        raise ZhenziInputError(
+            f"The template id must be a string, not {type(template_id).__name__}.",
+            field="template_id",
+        )
+    value = str(template_id).strip()
+    if not value or re.search(r"\s", value):
+        raise ZhenziInputError(
+            f"{template_id!r} is not a template id (empty, or holds spaces).", field="template_id"
+        )
+    return value
+
+
+def validate_template_params(params: Sequence[str]) -> list[str]:
+    """The template's parameters: a list of strings, filled into its placeholders in order."""
+    if isinstance(params, (str, bytes)) or not isinstance(params, Sequence):
+        raise ZhenziInputError(
+            f"Template parameters must be a list of strings, not {type(params).__name__}.",
+            field="template_params",
+        )
+    for position, value in enumerate(params):
+        if not isinstance(value, str):
+            raise ZhenziInputError(
+                f"Template parameter {position} is a {type(value).__name__}, not a string; "
+                f"write it as str(value).",
+                field="template_params",
+            )
+    return list(params)
+
+
+def validate_message_id(message_id: str) -> str:
+    """A messageId: 1-64 characters of letters, digits and ``_.:-``."""
+    if (
+        not isinstance(message_id, str)
+        or len(message_id) > MAX_MESSAGE_ID_LENGTH
+        or not _MESSAGE_ID.fullmatch(message_id)
+    ):
+        raise ZhenziInputError(
+            f"{message_id!r} is not a valid messageId: use 1-{MAX_MESSAGE_ID_LENGTH} letters, "
+            f"digits or the characters _.:- (a UUID's hex form fits).",
+            field="message_id",
+        )
+    return message_id
+
+
+def validate_client_ip(client_ip: str) -> str:
+    """The end user's IP address (IPv4 or IPv6), passed to Zhenzi as ``clientIp``."""
+    try:
+        return str(ipaddress.ip_address(str(client_ip).strip()))
+    except ValueError:
+        raise ZhenziInputError(f"{client_ip!r} is not an IP address.", field="client_ip") from None

@@ -1,0 +1,176 @@
+"""Persistence and the status rules: Message, StatusReport, BalanceSnapshot."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+def new_message_id() -> str:
+    """A fresh messageId: given before the first attempt and kept for every retry."""
+    return uuid.uuid4().hex
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued", _("queued")
+    SENDING = "sending", _("sending")
+    SENT = "sent", _("sent")
+    DELIVERED = "delivered", _("delivered")
+    UNDELIVERED = "undelivered", _("undelivered")
+    FAILED = "failed", _("failed")
+    UNKNOWN = "unknown", _("unknown (being reconciled)")
+
+
+#: Statuses move forward only. ``failed`` and ``unknown`` sit beside the main line: a report of
+#: delivery still wins over them, since it proves the message went out.
+STATUS_RANK: dict[str, int] = {
+    Status.QUEUED: 0,
+    Status.UNKNOWN: 1,
+    Status.SENDING: 1,
+    Status.FAILED: 2,
+    Status.SENT: 2,
+    Status.DELIVERED: 3,
+    Status.UNDELIVERED: 3,
+}
+FINAL_STATUSES = frozenset({Status.DELIVERED, Status.UNDELIVERED, Status.FAILED})
+
+
+class Message(models.Model):
+    """One SMS to one number: its content, where it stands and what the provider said."""
+
+    message_id = models.CharField(
+        _("message ID"),
+        max_length=64,
+        unique=True,
+        default=new_message_id,
+        editable=False,
+        help_text=_("Sent to Zhenzi as messageId; the same for every attempt."),
+    )
+    number = models.CharField(_("number"), max_length=20, db_index=True)
+    text = models.TextField(_("text"), blank=True, help_text=_("Free text, signature included."))
+    template_id = models.CharField(_("template ID"), max_length=64, blank=True)
+    template_params = models.JSONField(_("template parameters"), default=list, blank=True)
+    client_ip = models.GenericIPAddressField(
+        _("client IP"),
+        null=True,
+        blank=True,
+        help_text=_("The end user's IP address, passed to Zhenzi as clientIp."),
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(
+        _("next attempt at"), default=timezone.now, help_text=_("When a worker may next act.")
+    )
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    claim_token = models.CharField(_("claim"), max_length=64, blank=True, editable=False)
+    error_code = models.IntegerField(_("error code"), null=True, blank=True)
+    error_text = models.TextField(_("error"), blank=True)
+    provider_answer = models.JSONField(_("provider's answer"), null=True, blank=True)
+    provider_status = models.CharField(
+        _("provider's status"),
+        max_length=64,
+        blank=True,
+        help_text=_("The raw status word of the latest report."),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    status_changed_at = models.DateTimeField(_("status changed at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["-created_at", "-id"]
+        permissions = [("send_message", _("Can send messages"))]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="zhenzi_msg_queue_idx"),
+            models.Index(fields=["status", "-created_at"], name="zhenzi_msg_status_idx"),
+            models.Index(fields=["template_id", "-created_at"], name="zhenzi_msg_template_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.message_id} ({self.status})"
+
+    @property
+    def is_template(self) -> bool:
+        return bool(self.template_id)
+
+    @property
+    def content(self) -> str:
+        """The text, or the template and its parameters, for display."""
+        if self.template_id:
+            return f"#{self.template_id} {self.template_params}"
+        return self.text
+
+
+class StatusReport(models.Model):
+    """One delivery report, received on the callback or learnt by polling; kept raw."""
+
+    class Source(models.TextChoices):
+        CALLBACK = "callback", _("callback")
+        POLL = "poll", _("poll")
+
+    message = models.ForeignKey(
+        Message,
+        verbose_name=_("message"),
+        related_name="reports",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+    )
+    reported_message_id = models.CharField(
+        _("message ID"),
+        max_length=64,
+        db_index=True,
+        help_text=_("The messageId as the report gave it; kept even when no message matches."),
+    )
+    number = models.CharField(_("number"), max_length=20, blank=True)
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        blank=True,
+        choices=[
+            (Status.DELIVERED, Status.DELIVERED.label),
+            (Status.UNDELIVERED, Status.UNDELIVERED.label),
+        ],
+        help_text=_("Empty when the provider's word is not understood."),
+    )
+    raw_status = models.CharField(_("provider's status"), max_length=64, blank=True)
+    source = models.CharField(
+        _("source"), max_length=16, choices=Source.choices, default=Source.CALLBACK
+    )
+    payload = models.JSONField(_("payload"), default=dict, blank=True)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("status report")
+        verbose_name_plural = _("status reports")
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.reported_message_id}: {self.raw_status or self.status}"
+
+    @property
+    def is_orphan(self) -> bool:
+        """No message matched its messageId (yet): it is linked when the message appears."""
+        return self.message_id is None
+
+
+class BalanceSnapshot(models.Model):
+    """The account's balance at one moment."""
+
+    balance = models.IntegerField(_("balance"))
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("balance snapshot")
+        verbose_name_plural = _("balance snapshots")
+        ordering = ["-recorded_at"]
+        permissions = [("view_balance", _("Can view the account balance"))]
+
+    def __str__(self) -> str:
+        return f"{self.balance} @ {self.recorded_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,14 @@
+"""Signals sent as messages move through their life.
+
+- ``message_sent(sender=Message, message=...)``: the provider accepted it (code 0, or found it when
+  reconciling).
+- ``message_failed(sender=Message, message=..., reason=...)``: it will not be sent.
+- ``status_changed(sender=Message, message=..., old_status=..., new_status=...)``: once per real
+  change of status.
+"""
+
+from django.dispatch import Signal
+
+message_sent = Signal()
+message_failed = Signal()
+status_changed = Signal()

@@ -1,0 +1,273 @@
+"""send_sms, the message life and the worker pass, on the locmem backend and the sandbox."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.test import override_settings
+
+import django_zhenzi
+from django_zhenzi import send_sms, services, signals
+from django_zhenzi.client import ZhenziInputError
+from django_zhenzi.models import Message, Status
+
+LOCMEM = "django_zhenzi.backends.locmem.SmsBackend"
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def locmem(settings):
+    settings.ZHENZI = {**settings.ZHENZI, "BACKEND": LOCMEM}
+
+
+@pytest.fixture
+def received_signals():
+    seen: list[tuple[str, dict]] = []
+
+    def receiver(name):
+        def record(sender, **kwargs):
+            seen.append((name, kwargs))
+
+        return record
+
+    receivers = {
+        name: receiver(name) for name in ("message_sent", "message_failed", "status_changed")
+    }
+    for name, function in receivers.items():
+        getattr(signals, name).connect(function)
+    yield seen
+    for name, function in receivers.items():
+        getattr(signals, name).disconnect(function)
+
+
+def test_send_one_now(locmem, received_signals, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        message = send_sms("13800138000", "【测试】您的订单已发货")
+
+    assert isinstance(message, Message)
+    message = Message.objects.get(pk=message.pk)
+    assert message.status == Status.SENT
+    assert message.attempts == 1
+    assert message.sent_at is not None
+    assert len(message.message_id) == 32
+    assert [sms.message_id for sms in django_zhenzi.outbox] == [message.message_id]
+    assert [name for name, _ in received_signals] == ["status_changed", "message_sent"]
+
+
+def test_send_many_returns_one_row_per_number(locmem, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        rows = send_sms(["13800138000", "bad", "13900139000"], "【测试】通知")
+
+    assert [row.number for row in rows] == ["13800138000", "bad", "13900139000"]
+    statuses = [Message.objects.get(pk=row.pk).status for row in rows]
+    assert statuses == [Status.SENT, Status.FAILED, Status.SENT]
+    assert "not a mainland China mobile number" in rows[1].error_text
+    assert sorted(sms.number for sms in django_zhenzi.outbox) == ["13800138000", "13900139000"]
+
+
+def test_queued_messages_wait_for_a_worker(locmem):
+    rows = send_sms(["13800138000", "13900139000"], "【测试】通知", queue=True)
+
+    assert {row.status for row in rows} == {Status.QUEUED}
+    assert django_zhenzi.outbox == []
+    result = services.run_workers()
+    assert result.sent == 2
+    assert len(django_zhenzi.outbox) == 2
+
+
+def test_template_messages(locmem, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        message = send_sms("13800138000", template_id="1001", template_params=["9988", "5分钟"])
+
+    (sms,) = django_zhenzi.outbox
+    assert sms.template_id == "1001"
+    assert sms.template_params == ("9988", "5分钟")
+    assert Message.objects.get(pk=message.pk).template_params == ["9988", "5分钟"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"numbers": "13800138000", "message": ""}, "message"),
+        ({"numbers": "13800138000", "message": "x" * 1001}, "message"),
+        ({"numbers": "123", "message": "【测试】x"}, "number"),
+        ({"numbers": [], "message": "【测试】x"}, "number"),
+        ({"numbers": "13800138000", "template_id": "1", "template_params": [1]}, "template_params"),
+        ({"numbers": "13800138000", "message": "x", "template_id": "1"}, "message"),
+        ({"numbers": "13800138000", "message": "x", "client_ip": "nope"}, "client_ip"),
+    ],
+)
+def test_bad_input_raises_before_anything_is_stored(locmem, kwargs, field):
+    with pytest.raises(ZhenziInputError) as caught:
+        send_sms(**kwargs)
+    assert caught.value.field == field
+    assert Message.objects.count() == 0
+
+
+def test_rollback_sends_nothing(locmem, django_capture_on_commit_callbacks):
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        send_sms("13800138000", "【测试】通知")
+        raise RuntimeError("the view failed")
+    assert callbacks == []
+    assert Message.objects.count() == 0
+    assert django_zhenzi.outbox == []
+
+
+def test_retry_schedule_with_controlled_time(sandbox, settings, monkeypatch):
+    settings.ZHENZI = {
+        **settings.ZHENZI,
+        "API_URL": sandbox.url,
+        "MAX_ATTEMPTS": 4,
+        "RETRY_DELAY": 10,
+        "RETRY_MAX_DELAY": 25,
+    }
+    clock = [services.now()]
+    monkeypatch.setattr(services, "now", lambda: clock[0])
+    message = send_sms("13800138000", "【测试】通知", queue=True)
+    delays = []
+    for _ in range(3):
+        sandbox.fail_next("code1000")
+        services.run_workers()
+        message.refresh_from_db()
+        assert message.status == Status.QUEUED
+        assert message.error_code == 1000
+        delays.append((message.next_attempt_at - clock[0]).total_seconds())
+        assert services.run_workers().claimed == 0  # not due yet
+        clock[0] = message.next_attempt_at
+    assert 5 <= delays[0] <= 10
+    assert 10 <= delays[1] <= 20
+    assert 12.5 <= delays[2] <= 25  # capped at RETRY_MAX_DELAY
+    sandbox.fail_next("code1000")
+    services.run_workers()
+    message.refresh_from_db()
+    assert message.status == Status.FAILED
+    assert message.attempts == 4
+    assert message.error_text.startswith("Gave up after 4 attempts")
+
+
+def test_retry_delay_has_jitter_within_bounds(settings):
+    settings.ZHENZI = {**settings.ZHENZI, "RETRY_DELAY": 8, "RETRY_MAX_DELAY": 1000}
+    rng = random.Random(1)
+    delays = {services.retry_delay(3, rng) for _ in range(50)}
+    assert len(delays) > 40
+    assert all(timedelta(seconds=16) <= delay <= timedelta(seconds=32) for delay in delays)
+
+
+def test_permanent_error_fails_at_once(sandbox, settings, received_signals):
+    settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url, "APP_SECRET": "wrong"}
+    message = send_sms("13800138000", "【测试】通知", queue=True)
+
+    services.run_workers()
+
+    message.refresh_from_db()
+    assert message.status == Status.FAILED
+    assert message.error_code == 110
+    assert message.attempts == 1
+    assert "wrong" not in message.error_text.replace("Wrong appSecret", "")
+    assert [name for name, _ in received_signals][-1] == "message_failed"
+
+
+def later(monkeypatch, seconds: float) -> None:
+    moment = services.now() + timedelta(seconds=seconds)
+    monkeypatch.setattr(services, "now", lambda: moment)
+
+
+def test_ambiguous_outcome_is_reconciled_not_resent(sandbox, settings, monkeypatch):
+    settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url, "RECONCILE_DELAY": 60}
+    message = send_sms("13800138000", "【测试】通知", queue=True)
+    sandbox.fail_next("cut")
+
+    services.run_workers()
+    message.refresh_from_db()
+    assert message.status == Status.UNKNOWN
+    assert "may have been processed" in message.error_text
+
+    later(monkeypatch, 61)
+    assert services.run_workers().reconciled == 1
+    message.refresh_from_db()
+    assert message.status == Status.SENT
+    assert message.provider_answer["findSmsByMessageId"]["messageId"] == message.message_id
+    assert sandbox.request_count(message.message_id) == 1
+
+
+def test_ambiguous_outcome_not_received_is_sent_again(sandbox, settings, monkeypatch):
+    settings.ZHENZI = {
+        **settings.ZHENZI,
+        "API_URL": sandbox.url,
+        "RECONCILE_DELAY": 60,
+        "RETRY_DELAY": 1,
+    }
+    message = send_sms("13800138000", "【测试】通知", queue=True)
+    sandbox.fail_next("http500")
+
+    services.run_workers()
+    message.refresh_from_db()
+    assert message.status == Status.UNKNOWN
+    later(monkeypatch, 61)
+    services.run_workers()  # never received: queued again, due a second later
+    message.refresh_from_db()
+    assert message.status == Status.QUEUED
+    assert sandbox.request_count(message.message_id) == 1
+    later(monkeypatch, 63)
+    services.run_workers()
+
+    message.refresh_from_db()
+    assert message.status == Status.SENT
+    assert sandbox.request_count(message.message_id) == 2
+    assert sandbox.accepted_count(message.message_id) == 1
+    assert message.attempts == 2
+
+
+def test_expired_claim_counts_as_ambiguous(sandbox, settings, monkeypatch):
+    settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url, "CLAIM_TIMEOUT": 60}
+    message = send_sms("13800138000", "【测试】通知", queue=True)
+    token = services.new_claim_token()
+    (claimed,) = services.claim_due(token, 10)  # a worker claims it, sends it, then dies
+    services.get_backend().send(services.outgoing(claimed))
+    later(monkeypatch, 61)
+
+    services.run_workers()
+
+    message.refresh_from_db()
+    assert message.status == Status.SENT
+    assert sandbox.request_count(message.message_id) == 1
+
+
+def test_poison_message_fails_alone(sandbox, settings):
+    settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url}
+    poison = send_sms("13800138000", template_id="999999", queue=True)  # unknown template: 117
+    Message.objects.filter(pk=poison.pk).update(next_attempt_at=services.now() - timedelta(1))
+    send_sms([f"1380013{n:04d}" for n in range(99)], "【测试】通知", queue=True)
+
+    result = services.run_workers(batch_size=30)
+
+    assert result.sent == 99
+    assert result.failed == 1
+    poison.refresh_from_db()
+    assert poison.status == Status.FAILED
+    assert poison.error_code == 117
+
+
+@override_settings(ZHENZI={"BACKEND": "django_zhenzi.backends.dummy.SmsBackend"})
+def test_read_balance_is_not_supported_on_dummy():
+    from django_zhenzi.backends import OperationNotSupported
+
+    with pytest.raises(OperationNotSupported):
+        services.read_balance()
+
+
+def test_read_balance_records_a_snapshot(sandbox, settings):
+    from django_zhenzi.models import BalanceSnapshot
+
+    settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url}
+    sandbox.balance = 321
+    assert services.read_balance() == 321
+    assert BalanceSnapshot.objects.get().balance == 321
