@@ -55,6 +55,9 @@ from django_zhenzi.models import (
     Message,
     Status,
     StatusReport,
+    VerificationCode,
+    is_masked,
+    masked_payload,
 )
 from django_zhenzi.reports import delivery_status
 
@@ -157,6 +160,49 @@ def send_now(message_ids: Sequence[str]) -> None:
         send_claimed(message, token)
 
 
+#: Why a code message is never sent a second time.
+MASKED_NOT_RESENT = (
+    "Not sent again: the verification code it carried was kept only in memory; request a new code."
+)
+
+
+def send_code_message(code: VerificationCode, content: Content, masked: Content) -> Message:
+    """Store ``masked`` as the message of ``code`` and send ``content`` (which holds the code)
+    from memory once the transaction commits.
+
+    The row is created already claimed (``sending``), so no worker can send it; it is linked to
+    ``code`` in the same transaction, which marks it masked (``is_masked``): any later attempt
+    (a retry, a reconciliation that finds it never arrived, a requeue) fails it with
+    ``MASKED_NOT_RESENT`` instead of sending the mask. At most once, and never the mask.
+    """
+    moment = now()
+    token = new_claim_token()
+    with transaction.atomic():
+        message = Message.objects.create(
+            number=code.number,
+            text=masked.text,
+            template_id=masked.template_id,
+            template_params=list(masked.template_params),
+            client_ip=masked.client_ip,
+            status=Status.SENDING,
+            claim_token=token,
+            claimed_at=moment,
+            attempts=1,
+            created_at=moment,
+            next_attempt_at=moment,
+            status_changed_at=moment,
+        )
+        code.sms = message
+        code.save(update_fields=["sms"])
+        transaction.on_commit(lambda: send_claimed(message, token, content=content))
+    return message
+
+
+def _storable(message: Message | None, payload: dict[str, Any]) -> Any:
+    """``payload`` (a report or a provider's record) as it may be stored for ``message``."""
+    return masked_payload(payload) if message is not None and is_masked(message) else payload
+
+
 # --- Claiming ------------------------------------------------------------------------------------
 
 
@@ -187,7 +233,8 @@ def claim(condition: Q, token: str, *, limit: int) -> list[Message]:
             attempts=F("attempts") + 1,
             status_changed_at=moment,
         )
-    return list(Message.objects.filter(id__in=ids, claim_token=token, status=Status.SENDING))
+    claimed = Message.objects.filter(id__in=ids, claim_token=token, status=Status.SENDING)
+    return list(claimed.order_by("next_attempt_at", "id"))
 
 
 def claim_due(token: str, limit: int) -> list[Message]:
@@ -197,13 +244,20 @@ def claim_due(token: str, limit: int) -> list[Message]:
 # --- Sending one claimed message -----------------------------------------------------------------
 
 
-def outgoing(message: Message) -> OutgoingSms:
+def outgoing(message: Message, content: Content | None = None) -> OutgoingSms:
+    """What to send for ``message``: its stored content, or ``content`` when given."""
+    if content is None:
+        content = Content(
+            text=message.text,
+            template_id=message.template_id,
+            template_params=tuple(message.template_params or ()),
+        )
     return OutgoingSms(
         number=message.number,
         message_id=message.message_id,
-        text=message.text,
-        template_id=message.template_id,
-        template_params=tuple(message.template_params or ()),
+        text=content.text,
+        template_id=content.template_id,
+        template_params=content.template_params,
         client_ip=message.client_ip,
     )
 
@@ -233,10 +287,34 @@ def _move(message: Message, token: str, from_status: str, **changes: Any) -> boo
     return bool(updated)
 
 
-def send_claimed(message: Message, token: str) -> Message:
-    """Send one message this worker has claimed and record the outcome."""
+def _renew_claim(message: Message, token: str) -> bool:
+    """Restart the claim's clock just before the HTTP call; False if this worker lost the claim.
+
+    A claim dates from its batch's start: a batch slower than CLAIM_TIMEOUT would otherwise look
+    like a dead worker's, and its later messages be reconciled and sent by another worker while
+    this one still sends them.
+    """
+    moment = now()
+    renewed = Message.objects.filter(pk=message.pk, claim_token=token, status=Status.SENDING)
+    if not renewed.update(claimed_at=moment):
+        return False
+    message.claimed_at = moment
+    return True
+
+
+def send_claimed(message: Message, token: str, *, content: Content | None = None) -> Message:
+    """Send one message this worker has claimed and record the outcome.
+
+    ``content`` replaces the stored content (which is then a mask, see ``send_code_message``);
+    without it a masked message fails rather than send its mask.
+    """
+    if not _renew_claim(message, token):
+        return message  # taken for a dead worker's: another worker reconciles it
+    if content is None and is_masked(message):
+        _fail(message, token, Status.SENDING, None, MASKED_NOT_RESENT)
+        return message
     try:
-        answer = get_backend().send(outgoing(message))
+        answer = get_backend().send(outgoing(message, content))
     except ZhenziError as error:
         _record_error(message, token, error)
     except Exception as error:  # a bug or a broken backend: this message fails alone
@@ -292,6 +370,9 @@ def _record_error(message: Message, token: str, error: ZhenziError) -> None:
 def _retry_or_fail(
     message: Message, token: str, from_status: str, code: int | None, text: str
 ) -> None:
+    if is_masked(message):
+        _fail(message, token, from_status, code, f"{MASKED_NOT_RESENT} ({text})")
+        return
     if message.attempts >= int(zhenzi_settings.MAX_ATTEMPTS):
         _fail(
             message, token, from_status, code, f"Gave up after {message.attempts} attempts: {text}"
@@ -374,7 +455,7 @@ def reconcile(message: Message, token: str) -> Message:
         Status.UNKNOWN,
         status=Status.SENT,
         sent_at=record.create_time or now(),
-        provider_answer={"findSmsByMessageId": dict(record.raw)},
+        provider_answer={"findSmsByMessageId": _storable(message, dict(record.raw))},
         error_code=None,
         error_text="",
     ):
@@ -552,7 +633,7 @@ def apply_report(report: ReportData, *, source: str = StatusReport.Source.CALLBA
         status=status,
         raw_status=report.raw_status[:64],
         source=source,
-        payload=report.payload or {},
+        payload=_storable(message, report.payload or {}),
         received_at=moment,
     )
     if message is not None and status:
@@ -579,7 +660,10 @@ def _advance(message: Message, status: str, raw_status: str, moment: datetime) -
 def link_orphan_reports() -> int:
     """Link reports that arrived before their message existed, and apply their status."""
     linked = 0
-    orphans = StatusReport.objects.filter(message__isnull=True).order_by("received_at")
+    # Only orphans whose message exists: others (another app's messages) would fill the batch.
+    orphans = StatusReport.objects.filter(
+        message__isnull=True, reported_message_id__in=Message.objects.values("message_id")
+    ).order_by("received_at")
     by_id: dict[str, list[StatusReport]] = {}
     for orphan in orphans.only("id", "reported_message_id", "status", "raw_status")[:1000]:
         by_id.setdefault(orphan.reported_message_id, []).append(orphan)

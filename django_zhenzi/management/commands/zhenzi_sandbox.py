@@ -11,10 +11,11 @@ import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils.translation import gettext_lazy as _
 
 from django_zhenzi.conf import zhenzi_settings
+from django_zhenzi.management.base import ZhenziCommand
 from django_zhenzi.sandbox import add_arguments, sandbox_from_options
 from django_zhenzi.sandbox.cli import run
 
@@ -48,7 +49,7 @@ def defaults_from_settings() -> dict[str, Any]:
     return defaults
 
 
-class Command(BaseCommand):
+class Command(ZhenziCommand):
     help = _(
         "Run a local Zhenzi Cloud SMS compatible server (the sandbox) until Ctrl-C or SIGTERM. "
         "Credentials and address default to settings.ZHENZI."

@@ -6,21 +6,15 @@ import signal
 import threading
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from django_zhenzi import services
+from django_zhenzi.management.base import ZhenziCommand, positive_int
 
 
-def positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
-
-
-class Command(BaseCommand):
+class Command(ZhenziCommand):
     help = gettext_lazy(
         "Send the messages that are due: queued ones, retries, and reconciliation of ambiguous "
         "outcomes. Several workers may run at once, on several hosts."

@@ -1,0 +1,31 @@
+"""What the app's management commands share."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.utils.translation import gettext as _
+
+
+class ZhenziCommand(BaseCommand):
+    """A command whose ``help`` may be a lazy translation."""
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.description = str(self.help)  # argparse formats only a str, not a lazy string
+        return parser
+
+
+def positive_int(value: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(
+            _("{value!r} is not a whole number of at least 1.").format(value=value)
+        )
+    return number
