@@ -22,11 +22,13 @@ source = {
     for path in (root / "django_zhenzi").rglob("*")
     if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
 }
-in_wheel = set(zipfile.ZipFile(wheel).namelist())
+with zipfile.ZipFile(wheel) as archive:
+    in_wheel = set(archive.namelist())
 missing = sorted(source - in_wheel)
 assert not missing, f"the wheel lacks {missing}"
 
-sdist_names = {name.split("/", 1)[1] for name in tarfile.open(sdist).getnames() if "/" in name}
+with tarfile.open(sdist) as archive:
+    sdist_names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
 for required in ("README.rst", "CHANGELOG.rst", "LICENSE", "setup.cfg", "pyproject.toml"):
     assert required in sdist_names, f"the sdist lacks {required}"
 missing = sorted(source - sdist_names)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import functools
 import ipaddress
+import string
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -378,3 +379,109 @@ def check_callback_token_set(config: dict[str, Any]) -> list[CheckMessage]:
             id="django_zhenzi.W001",
         )
     ]
+
+
+# --- Verification codes and abuse limits (E020-E029, W020-W029) ---------------------------------
+
+MIN_CODE_LENGTH = 4
+MAX_CODE_LENGTH = 10
+CODE_PLACEHOLDERS = frozenset({"code", "minutes"})
+
+
+def code_message_is_valid(text: str) -> bool:
+    """Whether ``text`` is a format string with ``{code}`` and no placeholder but ``{code}`` and
+    ``{minutes}``."""
+    try:
+        fields = {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+    except ValueError:  # an unmatched brace
+        return False
+    return "code" in fields and fields <= CODE_PLACEHOLDERS
+
+
+@_zhenzi_check()
+def check_code_length(config: dict[str, Any]) -> list[CheckMessage]:
+    """E020: a code too short to resist guessing, or longer than anyone wants to type."""
+    length = _value(config, "CODE_LENGTH")
+    if length is _WRONG_TYPE or length <= 0 or MIN_CODE_LENGTH <= length <= MAX_CODE_LENGTH:
+        return []  # E003 or E008 already says what is wrong with a non-positive length
+    return [
+        Error(
+            format_lazy(
+                _("ZHENZI['CODE_LENGTH'] must be between {low} and {high}, not {length}."),
+                low=MIN_CODE_LENGTH,
+                high=MAX_CODE_LENGTH,
+                length=length,
+            ),
+            hint=_("Six digits (the default) is what users expect."),
+            id="django_zhenzi.E020",
+        )
+    ]
+
+
+@_zhenzi_check()
+def check_code_message(config: dict[str, Any]) -> list[CheckMessage]:
+    """E021: CODE_MESSAGE lacks {code}, has another placeholder, or an unmatched brace."""
+    text = _value(config, "CODE_MESSAGE")
+    if text is _WRONG_TYPE or not text or code_message_is_valid(text):
+        return []
+    return [
+        Error(
+            _(
+                "ZHENZI['CODE_MESSAGE'] must contain {code} and no placeholder other than {code} "
+                "and {minutes}."
+            ),
+            hint=_(
+                "For example: '【签名】您的验证码是{code}，{minutes}分钟内有效。' "
+                "(write a literal brace as {{ or }})."
+            ),
+            id="django_zhenzi.E021",
+        )
+    ]
+
+
+@_zhenzi_check()
+def check_code_content_is_single(config: dict[str, Any]) -> list[CheckMessage]:
+    """E022: both a code template and a code text: a message is one or the other."""
+    template_id = _value(config, "CODE_TEMPLATE_ID")
+    text = _value(config, "CODE_MESSAGE")
+    if _WRONG_TYPE in (template_id, text) or not (template_id and text):
+        return []
+    return [
+        Error(
+            _("ZHENZI['CODE_TEMPLATE_ID'] and ZHENZI['CODE_MESSAGE'] are both set."),
+            hint=_(
+                "Keep CODE_TEMPLATE_ID to send codes with a console template (filled with "
+                "[code, minutes]), or CODE_MESSAGE to send them as free text; remove the other."
+            ),
+            id="django_zhenzi.E022",
+        )
+    ]
+
+
+@_zhenzi_check()
+def check_limit_windows(config: dict[str, Any]) -> list[CheckMessage]:
+    """W020: a cap over a short window above the cap over the longer one has no effect."""
+    warnings: list[CheckMessage] = []
+    for short, long in (
+        ("LIMIT_NUMBER_PER_HOUR", "LIMIT_NUMBER_PER_DAY"),
+        ("LIMIT_SITE_PER_MINUTE", "LIMIT_SITE_PER_DAY"),
+    ):
+        short_cap, long_cap = _value(config, short), _value(config, long)
+        if _WRONG_TYPE in (short_cap, long_cap) or short_cap <= long_cap:
+            continue
+        warnings.append(
+            CheckWarning(
+                format_lazy(
+                    _("{short} ({short_cap}) is above {long} ({long_cap}), so it has no effect."),
+                    short=_key(short),
+                    short_cap=short_cap,
+                    long=_key(long),
+                    long_cap=long_cap,
+                ),
+                hint=format_lazy(
+                    _("Set {short} below {long}."), short=_key(short), long=_key(long)
+                ),
+                id="django_zhenzi.W020",
+            )
+        )
+    return warnings

@@ -84,6 +84,13 @@ SETTINGS: dict[str, Setting] = {
             item_types=(str,),
         ),
         Setting(
+            "CALLBACK_MAX_BODY",
+            262144,
+            (int,),
+            "The largest delivery-report body the callback accepts, in bytes; larger ones are "
+            "answered 413.",
+        ),
+        Setting(
             "MAX_ATTEMPTS",
             5,
             (int,),
@@ -135,6 +142,76 @@ SETTINGS: dict[str, Setting] = {
             (int, float),
             "Seconds the admin keeps a balance read from the provider (in Django's cache) "
             "before asking again.",
+        ),
+        Setting("CODE_LENGTH", 6, (int,), "Digits in a verification code (4 to 10)."),
+        Setting(
+            "CODE_TTL",
+            300.0,
+            (int, float),
+            "Seconds a verification code stays valid; its message gives it in minutes.",
+        ),
+        Setting(
+            "CODE_MAX_TRIES",
+            5,
+            (int,),
+            "How many times one verification code may be checked; after that many wrong tries "
+            "it is dead.",
+        ),
+        Setting(
+            "CODE_TEMPLATE_ID",
+            "",
+            (str,),
+            "Console template for verification codes, filled with [code, minutes].",
+        ),
+        Setting(
+            "CODE_MESSAGE",
+            "",
+            (str,),
+            "Free text for verification codes with {code} and {minutes} placeholders, signature "
+            "included, e.g. '【签名】您的验证码是{code}，{minutes}分钟内有效。'",
+        ),
+        Setting(
+            "CODE_COOLDOWN",
+            60.0,
+            (int, float),
+            "Seconds between two verification codes to one number.",
+        ),
+        Setting(
+            "LIMIT_NUMBER_PER_HOUR",
+            5,
+            (int,),
+            "Messages one number may receive in an hour (codes; every send with LIMIT_ALL_SENDS).",
+        ),
+        Setting(
+            "LIMIT_NUMBER_PER_DAY",
+            10,
+            (int,),
+            "Messages one number may receive in a day (codes; every send with LIMIT_ALL_SENDS).",
+        ),
+        Setting(
+            "LIMIT_IP_PER_HOUR",
+            20,
+            (int,),
+            "Messages one client IP (IPv6: one /64 network) may cause in an hour.",
+        ),
+        Setting(
+            "LIMIT_SITE_PER_MINUTE",
+            30,
+            (int,),
+            "Messages the whole site may send in a minute: a breaker against floods.",
+        ),
+        Setting(
+            "LIMIT_SITE_PER_DAY",
+            1000,
+            (int,),
+            "Messages the whole site may send in a day: the daily budget.",
+        ),
+        Setting(
+            "LIMIT_ALL_SENDS",
+            False,
+            (bool,),
+            "Apply the per-number, per-IP and site-wide limits to every send_sms, not only to "
+            "verification codes.",
         ),
     )
 }

@@ -70,6 +70,14 @@ class Message(models.Model):
     claim_token = models.CharField(_("claim"), max_length=64, blank=True, editable=False)
     error_code = models.IntegerField(_("error code"), null=True, blank=True)
     error_text = models.TextField(_("error"), blank=True)
+    content_masked = models.BooleanField(
+        _("content masked"),
+        default=False,
+        editable=False,
+        help_text=_(
+            "The stored text hides a verification code; the message is never sent again from it."
+        ),
+    )
     provider_answer = models.JSONField(_("provider's answer"), null=True, blank=True)
     provider_status = models.CharField(
         _("provider's status"),
@@ -168,9 +176,160 @@ class BalanceSnapshot(models.Model):
 
     class Meta:
         verbose_name = _("balance snapshot")
-        verbose_name_plural = _("balance snapshots")
+        # The admin lists this model's page as the balance page.
+        verbose_name_plural = _("balance")
         ordering = ["-recorded_at"]
         permissions = [("view_balance", _("Can view the account balance"))]
 
     def __str__(self) -> str:
         return f"{self.balance} @ {self.recorded_at:%Y-%m-%d %H:%M}"
+
+
+# --- Verification codes and abuse limits ----------------------------------------------------------
+
+#: What stored rows show in place of a verification code.
+CODE_MASK = "******"
+
+
+class VerificationCode(models.Model):
+    """One code sent to a number for a purpose. Only an HMAC of the code is stored.
+
+    Its message (``sms``) stores the text with the code masked: the real text only ever lives in
+    the memory of the process that sends it, so such a message is never resent (see
+    ``Message.content_masked``).
+    """
+
+    class State(models.TextChoices):
+        ACTIVE = "active", _("active")
+        USED = "used", _("used")
+        SUPERSEDED = "superseded", _("superseded by a newer code")
+
+    number = models.CharField(_("number"), max_length=20)
+    purpose = models.CharField(_("purpose"), max_length=32)
+    code_hash = models.CharField(_("code hash"), max_length=64, editable=False)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.ACTIVE)
+    tries = models.PositiveIntegerField(
+        _("tries"), default=0, help_text=_("How many times the code was checked, right or wrong.")
+    )
+    client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
+    sms = models.OneToOneField(
+        Message,
+        verbose_name=_("message"),
+        related_name="verification_code",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("verification code")
+        verbose_name_plural = _("verification codes")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["number", "purpose", "-created_at"], name="zhenzi_code_lookup_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.purpose} ({self.state})"
+
+
+#: Fields of a delivery report or a provider's record kept as they are for a code message; the
+#: others (the text holding the code above all) are masked before they are stored.
+UNMASKED_REPORT_FIELDS = frozenset(
+    {
+        "messageid",
+        "tonumber",
+        "number",
+        "mobile",
+        "status",
+        "errorcode",
+        "reporttime",
+        "createtime",
+        "appname",
+    }
+)
+
+
+def masked_payload(payload: object) -> object:
+    """``payload`` (a report or record of a code message) with every value outside
+    ``UNMASKED_REPORT_FIELDS`` replaced by ``CODE_MASK``."""
+    if isinstance(payload, dict):
+        return {
+            key: value
+            if str(key).lower() in UNMASKED_REPORT_FIELDS and not isinstance(value, (dict, list))
+            else masked_payload(value)
+            for key, value in payload.items()
+        }
+    if isinstance(payload, list):
+        return [masked_payload(item) for item in payload]
+    return payload if payload in (None, "") else CODE_MASK
+
+
+class RateLimit(models.TextChoices):
+    """The abuse limits (``django_zhenzi.limits``), in the order they are checked."""
+
+    CODE_COOLDOWN = "code_cooldown", _("cooldown between codes to one number")
+    NUMBER_HOUR = "number_hour", _("messages per number per hour")
+    NUMBER_DAY = "number_day", _("messages per number per day")
+    IP_HOUR = "ip_hour", _("messages per client IP per hour")
+    SITE_MINUTE = "site_minute", _("messages per minute, site-wide")
+    SITE_DAY = "site_day", _("messages per day, site-wide")
+
+
+class RateCounter(models.Model):
+    """How many messages one limit let through for one subject in its current window.
+
+    The window opens with its first message and lasts the limit's period; counting is one
+    conditional UPDATE, so it stays right with many processes on many hosts.
+    """
+
+    limit = models.CharField(_("limit"), max_length=16, choices=RateLimit.choices)
+    subject = models.CharField(
+        _("subject"),
+        max_length=64,
+        blank=True,
+        help_text=_("The number, the client IP (an IPv6 /64 network), or empty for the site."),
+    )
+    window_start = models.DateTimeField(_("window start"))
+    count = models.PositiveIntegerField(_("count"), default=0)
+
+    class Meta:
+        verbose_name = _("rate counter")
+        verbose_name_plural = _("rate counters")
+        constraints = [
+            models.UniqueConstraint(fields=["limit", "subject"], name="zhenzi_counter_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.limit} {self.subject}: {self.count}"
+
+
+class RateLimitRefusal(models.Model):
+    """How many requests one limit refused for one subject within one clock hour."""
+
+    limit = models.CharField(_("limit"), max_length=16, choices=RateLimit.choices)
+    subject = models.CharField(
+        _("subject"),
+        max_length=64,
+        blank=True,
+        help_text=_("The number, the client IP (an IPv6 /64 network), or empty for the site."),
+    )
+    hour = models.DateTimeField(_("hour"), db_index=True)
+    count = models.PositiveIntegerField(_("refusals"), default=0)
+    last_refused_at = models.DateTimeField(_("last refused at"))
+
+    class Meta:
+        verbose_name = _("rate-limit refusal")
+        verbose_name_plural = _("rate-limit refusals")
+        ordering = ["-hour", "-count"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["limit", "subject", "hour"], name="zhenzi_refusal_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.limit} {self.subject}: {self.count} @ {self.hour:%Y-%m-%d %H:00}"

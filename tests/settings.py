@@ -43,6 +43,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "tests.urls"
+STATIC_URL = "static/"  # the live_server fixture's static-files handler needs one
 
 TEMPLATES = [
     {

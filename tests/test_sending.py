@@ -271,3 +271,19 @@ def test_read_balance_records_a_snapshot(sandbox, settings):
     sandbox.balance = 321
     assert services.read_balance() == 321
     assert BalanceSnapshot.objects.get().balance == 321
+
+
+def test_a_failing_signal_receiver_does_not_stop_the_worker(locmem, caplog):
+    def explode(sender, **kwargs):
+        raise RuntimeError("a buggy receiver")
+
+    send_sms(["13800138000", "13900139000"], "【测试】通知", queue=True)
+    signals.message_sent.connect(explode)
+    try:
+        result = services.run_workers()
+    finally:
+        signals.message_sent.disconnect(explode)
+
+    assert result.sent == 2
+    assert set(Message.objects.values_list("status", flat=True)) == {Status.SENT}
+    assert "a buggy receiver" in caplog.text

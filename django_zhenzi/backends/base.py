@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from django_zhenzi.client import SmsRecord, ZhenziError
 
 
@@ -36,10 +38,14 @@ class BaseSmsBackend:
         raise NotImplementedError
 
     def balance(self) -> int:
-        raise OperationNotSupported(f"{type(self).__module__} has no account balance.")
+        raise OperationNotSupported(
+            _("%(backend)s has no account balance.") % {"backend": type(self).__module__}
+        )
 
     def find_message(self, message_id: str) -> SmsRecord | None:
-        raise OperationNotSupported(f"{type(self).__module__} cannot look messages up.")
+        raise OperationNotSupported(
+            _("%(backend)s cannot look messages up.") % {"backend": type(self).__module__}
+        )
 
     def close(self) -> None:
         """Release connections; the backend may be used again afterwards."""

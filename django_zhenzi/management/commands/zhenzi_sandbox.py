@@ -71,7 +71,9 @@ class Command(ZhenziCommand):
             run(sandbox, self._write_line, show_secret=show_secret)
         except OSError as failure:
             raise CommandError(
-                f"Cannot serve on {sandbox.host}:{sandbox.port}: {failure}"
+                _("Cannot serve on {host}:{port}: {error}").format(
+                    host=sandbox.host, port=sandbox.port, error=failure
+                )
             ) from failure
 
     def _write_line(self, line: str) -> None:

@@ -1,0 +1,429 @@
+"""The message history and the status reports: read-only lists that stay fast on big tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import admin, messages
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from django_zhenzi import services
+from django_zhenzi.admin.common import (
+    EstimatedCountPaginator,
+    ReadOnlyModelAdmin,
+    describe_error,
+    explain_code,
+    status_badge,
+)
+from django_zhenzi.admin.sending import SEND_PERMISSION, send_messages
+from django_zhenzi.models import Message, Status, StatusReport
+
+#: How many messages one "refresh status" action asks the provider about, so the request
+#: stays short; select fewer to check the rest.
+REFRESH_LIMIT = 100
+#: How many template IDs the template filter offers.
+TEMPLATE_FILTER_CHOICES = 50
+CONTENT_EXCERPT_LENGTH = 60
+ERROR_EXCERPT_LENGTH = 80
+
+#: Refreshing a status changes the message, so it takes Django's own "change message".
+REFRESH_PERMISSION = "django_zhenzi.change_message"
+VIEW_MESSAGE_PERMISSIONS = ("django_zhenzi.view_message", "django_zhenzi.change_message")
+
+CSS = {"all": ["django_zhenzi/admin.css"]}
+
+
+class TemplateFilter(admin.SimpleListFilter):
+    """Free-text messages, or the messages of one template."""
+
+    title = _("template")
+    parameter_name = "template"
+    TEXT_ONLY = "(text)"  # parentheses never occur in a template ID
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        template_ids = (
+            Message.objects.exclude(template_id="")
+            .order_by("template_id")
+            .values_list("template_id", flat=True)
+            .distinct()[:TEMPLATE_FILTER_CHOICES]
+        )
+        return [(self.TEXT_ONLY, _("free text")), *((value, value) for value in template_ids)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> QuerySet[Message]:
+        value = self.value()
+        if value is None:
+            return queryset
+        return queryset.filter(template_id="" if value == self.TEXT_ONLY else value)
+
+
+class StatusReportInline(admin.TabularInline):
+    """A message's reports, read-only, on its page."""
+
+    model = StatusReport
+    extra = 0
+    can_delete = False
+    show_change_link = False
+    fields = ("received_at", "source", "status", "raw_status", "number", "payload")
+    readonly_fields = fields
+    ordering = ("received_at", "id")
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The reports belong to the message: whoever may see it may see them.
+        return any(request.user.has_perm(name) for name in VIEW_MESSAGE_PERMISSIONS)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class SummaryCell:
+    count: int
+    url: str
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    label: str
+    cells: list[SummaryCell]
+    total: SummaryCell
+
+
+class StatusSummary:
+    """Counts per status for the last 24 hours and 7 days, computed only when the page shows
+    them: one GROUP BY query per window."""
+
+    WINDOWS = ((timedelta(hours=24), _("Last 24 hours")), (timedelta(days=7), _("Last 7 days")))
+
+    def __init__(self, changelist_url: str) -> None:
+        self.changelist_url = changelist_url
+        self.statuses = [(status.value, status_badge(status.value)) for status in Status]
+
+    @cached_property
+    def rows(self) -> list[SummaryRow]:
+        moment = timezone.now().replace(microsecond=0)
+        rows = []
+        for window, label in self.WINDOWS:
+            since = moment - window
+            counts = services.status_counts(since)
+            cells = [
+                SummaryCell(counts.get(status, 0), self.link(since, status))
+                for status, _badge in self.statuses
+            ]
+            total = SummaryCell(sum(counts.values()), self.link(since, None))
+            rows.append(SummaryRow(str(label), cells, total))
+        return rows
+
+    def link(self, since: datetime, status: str | None) -> str:
+        query = {"created_at__gte": timezone.localtime(since).isoformat()}
+        if status is not None:
+            query["status__exact"] = status
+        return f"{self.changelist_url}?{urlencode(query)}"
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyModelAdmin):
+    """Message history: newest first, read-only, with resend and refresh actions."""
+
+    change_list_template = "django_zhenzi/admin/message_change_list.html"
+    list_display = (
+        "created_at",
+        "number",
+        "status_label",
+        "content_excerpt",
+        "attempts",
+        "last_error",
+    )
+    list_display_links = ("created_at", "number")
+    list_filter = ("status", ("created_at", admin.DateFieldListFilter), TemplateFilter)
+    search_fields = ("number__contains", "message_id__exact", "text")
+    search_help_text = _("Search by phone number, complete messageId or text.")
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    actions = ("resend_failed", "refresh_status")
+    inlines = (StatusReportInline,)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "message_id",
+                    "number",
+                    "status",
+                    "provider_status",
+                    "text",
+                    "template_id",
+                    "template_params",
+                    "client_ip",
+                    "content_masked",
+                )
+            },
+        ),
+        (
+            _("Sending"),
+            {
+                "fields": (
+                    "created_at",
+                    "attempts",
+                    "next_attempt_at",
+                    "claimed_at",
+                    "claim_token",
+                    "sent_at",
+                    "status_changed_at",
+                )
+            },
+        ),
+        (
+            _("Errors and answers"),
+            {"fields": ("error_code", "error_explanation", "error_text", "provider_answer")},
+        ),
+    )
+    readonly_fields = tuple(name for _title, options in fieldsets for name in options["fields"])
+
+    class Media:
+        css = CSS
+
+    # Permissions: messages come from sending, never from the add form, and are never edited.
+
+    def has_send_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(SEND_PERMISSION)
+
+    def has_refresh_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(REFRESH_PERMISSION)
+
+    # Columns
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_label(self, message: Message) -> SafeString:
+        return status_badge(message.status)
+
+    @admin.display(description=_("text or template"))
+    def content_excerpt(self, message: Message) -> str:
+        if message.template_id:
+            params = ", ".join(str(value) for value in message.template_params or ())
+            return gettext("template %(id)s (%(params)s)") % {
+                "id": message.template_id,
+                "params": params,
+            }
+        return Truncator(message.text).chars(CONTENT_EXCERPT_LENGTH)
+
+    @admin.display(description=_("last error"))
+    def last_error(self, message: Message) -> SafeString | str:
+        if message.error_code is not None:
+            meaning, hint = explain_code(message.error_code)
+            return format_html('<span title="{}">{} {}</span>', hint, message.error_code, meaning)
+        if message.error_text:
+            excerpt = Truncator(message.error_text).chars(ERROR_EXCERPT_LENGTH)
+            return format_html('<span title="{}">{}</span>', message.error_text, excerpt)
+        return ""
+
+    @admin.display(description=_("what the error code means"))
+    def error_explanation(self, message: Message) -> str:
+        if message.error_code is None:
+            return ""
+        meaning, hint = explain_code(message.error_code)
+        return f"{meaning}. {hint}"
+
+    # Actions
+
+    @admin.action(description=_("Resend the selected failed messages"), permissions=["send"])
+    def resend_failed(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        requeued, skipped = services.requeue_failed(queryset)
+        if requeued:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d failed message was queued to be sent again.",
+                    "%(count)d failed messages were queued to be sent again.",
+                    requeued,
+                )
+                % {"count": requeued},
+                messages.SUCCESS,
+            )
+        if skipped:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d message was skipped: only failed messages can be resent.",
+                    "%(count)d messages were skipped: only failed messages can be resent.",
+                    skipped,
+                )
+                % {"count": skipped},
+                messages.WARNING,
+            )
+
+    @admin.action(description=_("Refresh the status from Zhenzi"), permissions=["refresh"])
+    def refresh_status(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        try:
+            result = services.refresh_statuses(queryset, limit=REFRESH_LIMIT)
+        except ImproperlyConfigured as error:
+            self.message_user(request, describe_error(error), messages.ERROR)
+            return
+        if result.checked:
+            self.message_user(
+                request,
+                ngettext(
+                    "Asked Zhenzi about %(count)d message; %(finished)d now has a final status.",
+                    "Asked Zhenzi about %(count)d messages; %(finished)d now have a final status.",
+                    result.checked,
+                )
+                % {"count": result.checked, "finished": result.finished},
+                messages.SUCCESS,
+            )
+        if result.skipped:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d message was skipped: only sent messages and messages of unknown "
+                    "outcome can be refreshed.",
+                    "%(count)d messages were skipped: only sent messages and messages of "
+                    "unknown outcome can be refreshed.",
+                    result.skipped,
+                )
+                % {"count": result.skipped},
+                messages.WARNING,
+            )
+        if result.error is not None:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(reason)s %(count)d message was not checked.",
+                    "%(reason)s %(count)d messages were not checked.",
+                    result.not_checked,
+                )
+                % {"reason": describe_error(result.error), "count": result.not_checked},
+                messages.WARNING,
+            )
+        elif result.not_checked:
+            self.message_user(
+                request,
+                ngettext(
+                    "Only %(limit)d messages are checked at a time; %(count)d was left: select "
+                    "it again to check it.",
+                    "Only %(limit)d messages are checked at a time; %(count)d were left: select "
+                    "them again to check them.",
+                    result.not_checked,
+                )
+                % {"limit": REFRESH_LIMIT, "count": result.not_checked},
+                messages.WARNING,
+            )
+
+    # Pages
+
+    def get_urls(self) -> list[URLPattern]:
+        name = f"{self.opts.app_label}_{self.opts.model_name}_send"
+        # Outside any request transaction: messages sent now go out when their rows are
+        # committed, and the page reports how that went.
+        view = transaction.non_atomic_requests(self.admin_site.admin_view(self.send_view))
+        send = path("send/", view, name=name)
+        return [send, *super().get_urls()]
+
+    def send_view(self, request: HttpRequest) -> HttpResponse:
+        """The send form (permission ``send_message``)."""
+        return send_messages(self, request)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        changelist_url = reverse(
+            f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_changelist"
+        )
+        context = {
+            "status_summary": StatusSummary(changelist_url),
+            "can_send": self.has_send_permission(request),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context=context)
+
+
+class OrphanFilter(admin.SimpleListFilter):
+    """Reports whose messageId matches no message (yet)."""
+
+    title = _("orphan")
+    parameter_name = "orphan"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[StatusReport]
+    ) -> QuerySet[StatusReport]:
+        if self.value() == "yes":
+            return queryset.filter(message__isnull=True)
+        if self.value() == "no":
+            return queryset.filter(message__isnull=False)
+        return queryset
+
+
+@admin.register(StatusReport)
+class StatusReportAdmin(ReadOnlyModelAdmin):
+    """Every delivery report as received, read-only; orphans are easy to find."""
+
+    list_display = (
+        "received_at",
+        "reported_message_id",
+        "message_link",
+        "orphan",
+        "number",
+        "status",
+        "raw_status",
+        "source",
+    )
+    list_filter = (
+        OrphanFilter,
+        "status",
+        "source",
+        ("received_at", admin.DateFieldListFilter),
+    )
+    search_fields = ("reported_message_id__exact", "number__contains")
+    search_help_text = _("Search by complete messageId or phone number.")
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    fields = (
+        "reported_message_id",
+        "message",
+        "number",
+        "status",
+        "raw_status",
+        "source",
+        "received_at",
+        "payload",
+    )
+    readonly_fields = fields
+
+    class Media:
+        css = CSS
+
+    @admin.display(description=_("message"), ordering="message")
+    def message_link(self, report: StatusReport) -> SafeString | str:
+        if report.message_id is None:
+            return ""
+        url = reverse(
+            f"{self.admin_site.name}:django_zhenzi_message_change", args=[report.message_id]
+        )
+        return format_html('<a href="{}">#{}</a>', url, report.message_id)
+
+    @admin.display(description=_("orphan"), boolean=True, ordering="message")
+    def orphan(self, report: StatusReport) -> bool:
+        return report.is_orphan

@@ -1,0 +1,220 @@
+"""Abuse limits: how many messages may go to one number, be caused by one client IP, and leave
+the whole site, so a script cannot make the site send codes to other people's numbers ("SMS
+bombing") or burn the balance.
+
+Every limit counts in a window that opens with its first message and lasts the limit's period
+(the cooldown is a window of one message). A send is counted against all its limits in one
+transaction, each by one conditional UPDATE of a ``RateCounter`` row (created on first use under
+a unique constraint): correct with any number of processes on any number of hosts. When one limit
+refuses, the transaction rolls back, so nothing is counted, nothing is sent, and
+:class:`RateLimited` says which limit refused and how many seconds until its window ends.
+Refusals are counted per limit, subject and hour in ``RateLimitRefusal`` (shown in the admin).
+
+Counters are taken in one fixed order (limit, then subject), so concurrent sends never deadlock.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Case, F, Model, Q, Value, When
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
+
+from django_zhenzi import services
+from django_zhenzi.client import (
+    ZhenziError,
+    ZhenziInputError,
+    mask_number,
+    normalize_number,
+    validate_client_ip,
+)
+from django_zhenzi.conf import zhenzi_settings
+from django_zhenzi.models import RateCounter, RateLimit, RateLimitRefusal
+
+logger = logging.getLogger("django_zhenzi")
+
+MINUTE = 60.0
+HOUR = 3600.0
+DAY = 86400.0
+#: IPv6 clients are counted by network: one subscriber usually holds a whole /64.
+IPV6_PREFIX = 64
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One limit: the setting holding its cap and the window it counts in."""
+
+    limit: RateLimit
+    setting: str
+    period: float | None
+    """Seconds; None for the cooldown, whose setting is the period and whose cap is one."""
+
+    def cap_and_period(self) -> tuple[int, float]:
+        value = getattr(zhenzi_settings, self.setting)
+        return (1, float(value)) if self.period is None else (int(value), self.period)
+
+
+#: The limits, in the order they are checked (and their counters locked).
+RULES: dict[RateLimit, Rule] = {
+    rule.limit: rule
+    for rule in (
+        Rule(RateLimit.CODE_COOLDOWN, "CODE_COOLDOWN", None),
+        Rule(RateLimit.NUMBER_HOUR, "LIMIT_NUMBER_PER_HOUR", HOUR),
+        Rule(RateLimit.NUMBER_DAY, "LIMIT_NUMBER_PER_DAY", DAY),
+        Rule(RateLimit.IP_HOUR, "LIMIT_IP_PER_HOUR", HOUR),
+        Rule(RateLimit.SITE_MINUTE, "LIMIT_SITE_PER_MINUTE", MINUTE),
+        Rule(RateLimit.SITE_DAY, "LIMIT_SITE_PER_DAY", DAY),
+    )
+}
+
+
+class RateLimited(ZhenziError):
+    """A limit refused the send: nothing was stored or sent.
+
+    ``limit`` names it (a :class:`~django_zhenzi.models.RateLimit`), ``subject`` is what it
+    counts (the number, the client IP or network, ``""`` for the site) and ``retry_after`` the
+    whole seconds until it allows a send again.
+    """
+
+    def __init__(self, limit: RateLimit, subject: str, retry_after: int) -> None:
+        self.limit = limit
+        self.subject = subject
+        self.retry_after = retry_after
+        super().__init__(
+            str(
+                format_lazy(
+                    _("Refused by the limit on {limit}; try again in {seconds} seconds."),
+                    limit=limit.label,
+                    seconds=retry_after,
+                )
+            )
+        )
+
+
+def check_send(
+    numbers: str | int | Iterable[str | int], client_ip: str | None = None, *, code: bool = False
+) -> None:
+    """Count one message to each of ``numbers`` against the limits, or raise RateLimited and
+    count nothing. ``code=True`` adds the cooldown between codes.
+
+    Numbers that are not valid mobile numbers are left out (their send fails on its own); the
+    per-IP limit applies only when ``client_ip`` is given. Inside a transaction the counts
+    commit (or roll back) with it.
+    """
+    wanted = Counter(_valid_numbers(services.as_number_list(numbers)))
+    if not wanted:
+        return
+    ip_subject = subject_for_ip(client_ip) if client_ip not in (None, "") else None
+    moment = services.now()
+    try:
+        with transaction.atomic():
+            for rule, subject, amount in _plan(wanted, ip_subject, code=code):
+                _take(rule, subject, amount, moment)
+    except RateLimited as refusal:
+        _record_refusal(refusal, moment)
+        logger.info(
+            "Refused by %s for %s; retry in %s s",
+            refusal.limit.value,
+            mask_number(refusal.subject) if refusal.subject.isdigit() else refusal.subject or "-",
+            refusal.retry_after,
+        )
+        raise
+
+
+def subject_for_ip(client_ip: str) -> str:
+    """What the per-IP limit counts: the address, or its /64 network for IPv6."""
+    address = ipaddress.ip_address(validate_client_ip(client_ip))
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{address}/{IPV6_PREFIX}", strict=False))
+    return str(address)
+
+
+def _valid_numbers(numbers: list[str | int]) -> Iterator[str]:
+    for number in numbers:
+        try:
+            yield normalize_number(number)
+        except ZhenziInputError:
+            continue
+
+
+def _plan(
+    wanted: Counter[str], ip_subject: str | None, *, code: bool
+) -> Iterator[tuple[Rule, str, int]]:
+    """(rule, subject, amount) for every counter a send takes, in locking order."""
+    total = sum(wanted.values())
+    numbers = sorted(wanted.items())
+    if code:
+        yield from ((RULES[RateLimit.CODE_COOLDOWN], number, 1) for number, _ in numbers)
+    for limit in (RateLimit.NUMBER_HOUR, RateLimit.NUMBER_DAY):
+        yield from ((RULES[limit], number, amount) for number, amount in numbers)
+    if ip_subject is not None:
+        yield RULES[RateLimit.IP_HOUR], ip_subject, total
+    yield RULES[RateLimit.SITE_MINUTE], "", total
+    yield RULES[RateLimit.SITE_DAY], "", total
+
+
+def _take(rule: Rule, subject: str, amount: int, moment: datetime) -> None:
+    """Count ``amount`` messages on one counter, or raise RateLimited."""
+    cap, period = rule.cap_and_period()
+    window_opened_before = moment - timedelta(seconds=period)
+    window_over = Q(window_start__lte=window_opened_before)
+    key = {"limit": rule.limit, "subject": subject}
+    if amount <= cap and _count(
+        RateCounter,
+        key,
+        condition=window_over | Q(count__lte=cap - amount),
+        changes={
+            "count": Case(When(window_over, then=Value(amount)), default=F("count") + amount),
+            "window_start": Case(When(window_over, then=Value(moment)), default=F("window_start")),
+        },
+        blank={"window_start": window_opened_before, "count": 0},
+    ):
+        return
+    window_start = RateCounter.objects.filter(**key).values_list("window_start", flat=True).first()
+    wait = ((window_start or moment) - moment).total_seconds() + period
+    raise RateLimited(rule.limit, subject, max(1, math.ceil(wait)))
+
+
+def _record_refusal(refusal: RateLimited, moment: datetime) -> None:
+    _count(
+        RateLimitRefusal,
+        {
+            "limit": refusal.limit,
+            "subject": refusal.subject,
+            "hour": moment.replace(minute=0, second=0, microsecond=0),
+        },
+        condition=Q(),
+        changes={"count": F("count") + 1, "last_refused_at": moment},
+        blank={"count": 0, "last_refused_at": moment},
+    )
+
+
+def _count(
+    model: type[Model],
+    key: dict[str, object],
+    *,
+    condition: Q,
+    changes: dict[str, object],
+    blank: dict[str, object],
+) -> bool:
+    """Apply ``changes`` to the row with ``key`` if it meets ``condition``; False if it does not.
+
+    A missing row is first created as ``blank`` (counting nothing) with an insert that ignores
+    conflicts, so concurrent first uses all end on the same row; then the one conditional
+    UPDATE decides, which the database runs atomically.
+    """
+    rows = model._default_manager.filter(condition, **key)
+    if rows.update(**changes):
+        return True
+    model._default_manager.bulk_create([model(**key, **blank)], ignore_conflicts=True)
+    return bool(rows.update(**changes))

@@ -1,0 +1,18 @@
+"""``path("zhenzi/", include("django_zhenzi.urls"))`` gives ``/zhenzi/callback/<token>/``.
+
+Reverse it as ``reverse("django_zhenzi:callback", kwargs={"token": ...})``.
+"""
+
+from django.urls import path
+
+from django_zhenzi import views
+
+app_name = "django_zhenzi"
+
+urlpatterns = [
+    path("callback/<str:token>/", views.callback, name="callback"),
+    # The same view without the trailing slash, so APPEND_SLASH never redirects a provider's POST
+    # (a redirected POST loses its body), and without a token, to answer 403 rather than 404.
+    path("callback/<str:token>", views.callback),
+    path("callback/", views.callback),
+]

@@ -1,0 +1,169 @@
+"""Run the whole example: migrate, a demo admin login, the sandbox, a queue worker, the server."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import signal
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from django_zhenzi import services
+from django_zhenzi.conf import zhenzi_settings
+from django_zhenzi.sandbox import Sandbox
+
+logger = logging.getLogger("demo")
+
+ADMIN_USERNAME = "admin"
+SANDBOX_BALANCE = 1000
+#: Seconds the worker thread waits after a crash before it starts again.
+WORKER_RESTART_DELAY = 2.0
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 (only mapped to loopback)
+
+
+class Command(BaseCommand):
+    help = gettext_lazy(
+        "Set up and run the example project: migrate, create the demo admin (its login is "
+        "printed), start the bundled sandbox when no Zhenzi credentials are set, a queue worker, "
+        "and the development server. Stop it with Ctrl-C."
+    )
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.description = str(self.help)  # argparse formats only a str, not a lazy string
+        return parser
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--host", default="127.0.0.1", help=gettext_lazy("Address the site listens on.")
+        )
+        parser.add_argument(
+            "--port", type=int, default=8000, help=gettext_lazy("Port the site listens on.")
+        )
+        parser.add_argument(
+            "--admin-password",
+            help=gettext_lazy(
+                "Password of the demo admin (user 'admin'); a new random one by default."
+            ),
+        )
+        parser.add_argument(
+            "--report-delay",
+            type=float,
+            default=2.0,
+            help=gettext_lazy("Sandbox only: seconds before it reports a delivery back."),
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        # A plain `kill` stops the demo as cleanly as Ctrl-C does.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        call_command("migrate", interactive=False, verbosity=0)
+        password = options["admin_password"] or secrets.token_urlsafe(9)
+        ensure_admin(password)
+        site = site_url(options["host"], options["port"])
+        sandbox = (
+            start_sandbox(callback_url(site), options["report_delay"])
+            if settings.USE_SANDBOX
+            else None
+        )
+        address = f"[{options['host']}]" if ":" in options["host"] else options["host"]
+        stop = threading.Event()
+        worker = threading.Thread(target=work, args=(stop,), name="demo-worker")
+        worker.start()
+        try:
+            self.stdout.write(banner(site, password, sandbox is not None))
+            call_command(
+                "runserver",
+                f"{address}:{options['port']}",
+                use_reloader=False,
+                insecure_serving=True,
+            )
+        finally:
+            stop.set()
+            worker.join(timeout=10)
+            if sandbox is not None:
+                sandbox.stop()
+
+
+def ensure_admin(password: str) -> None:
+    """Create the demo superuser, or give the existing one ``password``."""
+    user, _created = get_user_model().objects.get_or_create(username=ADMIN_USERNAME)
+    user.is_staff = user.is_superuser = user.is_active = True
+    user.set_password(password)
+    user.save()
+
+
+def site_url(host: str, port: int) -> str:
+    """The site's base URL as this machine reaches it (loopback for a wildcard address)."""
+    if host in WILDCARD_HOSTS:
+        host = "::1" if ":" in host else "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def callback_url(site: str) -> str:
+    """The delivery-report URL of ``site``, with the first configured callback token."""
+    tokens = zhenzi_settings.callback_tokens
+    if not tokens:
+        raise CommandError(_("Set ZHENZI_CALLBACK_TOKEN: the sandbox needs it to report back."))
+    return site + reverse("django_zhenzi:callback", kwargs={"token": tokens[0]})
+
+
+def start_sandbox(report_to: str, report_delay: float) -> Sandbox:
+    """Start the sandbox where ZHENZI['API_URL'] points, with the configured credentials, so its
+    delivery reports come back to ``report_to`` (the site's real callback URL)."""
+    address = urlsplit(zhenzi_settings.API_URL)
+    sandbox = Sandbox(
+        host=address.hostname or "127.0.0.1",
+        port=address.port or 80,
+        app_id=zhenzi_settings.APP_ID,
+        app_secret=zhenzi_settings.APP_SECRET,
+        balance=SANDBOX_BALANCE,
+        callback_url=report_to,
+        report_delay=report_delay,
+    )
+    try:
+        return sandbox.start()
+    except OSError as error:
+        raise CommandError(
+            _("The sandbox cannot listen on %(url)s (%(error)s). Set SANDBOX_PORT to a free port.")
+            % {"url": zhenzi_settings.API_URL, "error": error.strerror or error}
+        ) from None
+
+
+def work(stop: threading.Event) -> None:
+    """Send queued messages and reconcile doubtful ones until ``stop`` is set."""
+    while not stop.is_set():
+        try:
+            services.run_workers(loop=True, idle_wait=0.5, stop=stop)
+        except Exception:
+            logger.exception("The demo's queue worker failed; it starts again.")
+            stop.wait(WORKER_RESTART_DELAY)
+        finally:
+            connections.close_all()
+
+
+def banner(site: str, password: str, sandboxed: bool) -> str:
+    """What the demo prints before the server starts: where to go and how to log in."""
+    if sandboxed:
+        sms = _(
+            "SMS: the bundled sandbox at %(url)s; nothing leaves this machine. Numbers ending "
+            "in 4 are undeliverable."
+        )
+    else:
+        sms = _("SMS: Zhenzi at %(url)s")
+    lines = [
+        _("Site: %(url)s") % {"url": f"{site}/"},
+        _("Admin: %(url)s (user: %(user)s, password: %(password)s)")
+        % {"url": f"{site}/admin/", "user": ADMIN_USERNAME, "password": password},
+        sms % {"url": zhenzi_settings.API_URL},
+    ]
+    return "\n".join(["", _("django-zhenzi example"), *(f"  {line}" for line in lines), ""])

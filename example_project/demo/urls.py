@@ -1,0 +1,10 @@
+from django.urls import path
+
+from demo import views
+
+app_name = "demo"
+urlpatterns = [
+    path("", views.request_code, name="request_code"),
+    path("verify/", views.check_code, name="check_code"),
+    path("welcome/", views.welcome, name="welcome"),
+]

@@ -1,0 +1,86 @@
+"""A sign-in by SMS code, the way a site uses django-zhenzi: request a code, then type it.
+
+In sandbox mode there is no phone, so the code page also shows what the phone would have
+received, read from the sandbox's control API. With real credentials nothing of the sort exists.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from django_zhenzi.conf import zhenzi_settings
+from django_zhenzi.verification.forms import CodeRequestForm, VerificationCodeForm
+
+PURPOSE = "login"
+SESSION_NUMBER = "code_number"
+SESSION_MESSAGE_ID = "code_message_id"
+SESSION_VERIFIED = "verified_number"
+#: Seconds to wait for the sandbox's control API (it runs on this machine).
+SANDBOX_TIMEOUT = 3.0
+
+
+@require_http_methods(["GET", "POST"])
+def request_code(request: HttpRequest) -> HttpResponse:
+    form = CodeRequestForm(
+        request.POST or None, purpose=PURPOSE, client_ip=request.META.get("REMOTE_ADDR")
+    )
+    code = form.send() if request.method == "POST" and form.is_valid() else None
+    if code is not None:
+        request.session[SESSION_NUMBER] = form.cleaned_data["number"]
+        if settings.USE_SANDBOX and code.sms is not None:
+            request.session[SESSION_MESSAGE_ID] = code.sms.message_id
+        return redirect("demo:check_code")
+    response = render(
+        request,
+        "demo/request_code.html",
+        {"form": form, "use_sandbox": settings.USE_SANDBOX},
+        status=200 if form.retry_after is None else 429,
+    )
+    if form.retry_after is not None:
+        response["Retry-After"] = str(form.retry_after)
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def check_code(request: HttpRequest) -> HttpResponse:
+    number = request.session.get(SESSION_NUMBER)
+    if not number:
+        return redirect("demo:request_code")
+    form = VerificationCodeForm(request.POST or None, number=number, purpose=PURPOSE)
+    if request.method == "POST" and form.is_valid():
+        del request.session[SESSION_NUMBER]
+        request.session.pop(SESSION_MESSAGE_ID, None)
+        request.session[SESSION_VERIFIED] = number
+        return redirect("demo:welcome")
+    context = {"form": form, "number": number, "use_sandbox": settings.USE_SANDBOX}
+    message_id = request.session.get(SESSION_MESSAGE_ID)
+    if settings.USE_SANDBOX and message_id:
+        context["sandbox_phone"] = sandbox_phone(message_id)
+    return render(request, "demo/check_code.html", context)
+
+
+def welcome(request: HttpRequest) -> HttpResponse:
+    number = request.session.get(SESSION_VERIFIED)
+    if not number:
+        return redirect("demo:request_code")
+    return render(request, "demo/welcome.html", {"number": number})
+
+
+def sandbox_phone(message_id: str) -> dict[str, str]:
+    """What the sandbox's phone received for ``message_id``: ``{"text": ...}`` when the sandbox
+    accepted the message, ``{}`` when it did not (yet), ``{"error": ...}`` when unreachable."""
+    url = f"{zhenzi_settings.API_URL.rstrip('/')}/_sandbox/messages/{quote(message_id, safe='')}"
+    try:
+        with requests.get(url, timeout=SANDBOX_TIMEOUT) as response:
+            if response.status_code == 404:
+                return {}
+            response.raise_for_status()
+            return {"text": str(response.json()["message"])}
+    except (requests.RequestException, ValueError, KeyError) as error:
+        return {"error": f"{zhenzi_settings.API_URL}: {type(error).__name__}"}

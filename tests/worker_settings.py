@@ -1,0 +1,28 @@
+"""Settings for worker processes started by the tests: tests.settings plus ZHENZI from the env.
+
+A test hands its worker subprocess the sandbox's URL and short timeouts through variables named
+``ZHENZI_<KEY>`` (``ZHENZI_API_URL``, ``ZHENZI_TIMEOUT``, ``ZHENZI_CLAIM_TIMEOUT``, ...) and the
+test database through ``DATABASE_URL``; see tests/workers.py.
+"""
+
+from tests.settings import *  # noqa: F403
+from tests.settings import ZHENZI, env
+
+_CASTS = {
+    "API_URL": str,
+    "TIMEOUT": float,
+    "CLAIM_TIMEOUT": float,
+    "RECONCILE_DELAY": float,
+    "RETRY_DELAY": float,
+    "RETRY_MAX_DELAY": float,
+    "MAX_ATTEMPTS": int,
+}
+
+ZHENZI = {
+    **ZHENZI,
+    **{
+        key: env(f"ZHENZI_{key}", cast=cast)
+        for key, cast in _CASTS.items()
+        if f"ZHENZI_{key}" in env
+    },
+}

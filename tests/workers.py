@@ -1,0 +1,135 @@
+"""Helpers for tests that run ``zhenzi_send_queued`` in worker processes, and queue messages fast.
+
+A worker process reads the test database from ``DATABASE_URL`` and its ZHENZI settings from
+``ZHENZI_<KEY>`` variables (tests/worker_settings.py). The test must use
+``@pytest.mark.django_db(transaction=True)`` so the rows it creates are committed and visible to
+the worker.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from django.db import connection
+
+from django_zhenzi import services
+from django_zhenzi.models import Message
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WORKER_SETTINGS = "tests.worker_settings"
+TEXT = "【测试】您的订单已发货"
+
+
+def database_url() -> str:
+    """A DATABASE_URL for the database the tests run on (the test database, not the real one)."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{Path(settings['NAME']).resolve()}"
+    if connection.vendor != "postgresql":
+        raise NotImplementedError(f"no worker DATABASE_URL for {connection.vendor}")
+    user = quote(settings["USER"] or "", safe="")
+    password = quote(settings["PASSWORD"] or "", safe="")
+    credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""
+    port = f":{settings['PORT']}" if settings["PORT"] else ""
+    return f"postgres://{credentials}{settings['HOST'] or ''}{port}/{quote(settings['NAME'])}"
+
+
+def worker_env(api_url: str, **zhenzi: float | int | str) -> dict[str, str]:
+    """The environment of a worker process: this database, this sandbox, these ZHENZI values."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "DATABASE_URL": database_url(),
+        "ZHENZI_API_URL": api_url,
+    }
+    env.update({f"ZHENZI_{key}": str(value) for key, value in zhenzi.items()})
+    return env
+
+
+@contextmanager
+def worker_process(options: Sequence[str], env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """A running ``zhenzi_send_queued`` process; killed and reaped on exit if still running."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "django",
+            "zhenzi_send_queued",
+            f"--settings={WORKER_SETTINGS}",
+            *options,
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            process.communicate(timeout=30)
+
+
+def finish(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """Wait for a worker process to exit; its (stdout, stderr). Fails the test on a bad exit."""
+    stdout, stderr = process.communicate(timeout=timeout)
+    assert process.returncode == 0, f"worker exited with {process.returncode}:\n{stderr}"
+    return stdout, stderr
+
+
+def wait_while_running(
+    process: subprocess.Popen[str], condition: Callable[[], Any], timeout: float
+) -> bool:
+    """``wait_until(condition)``, failing the test at once with its stderr if the worker exits."""
+
+    def running_and_done() -> Any:
+        if process.poll() is not None:
+            _, stderr = process.communicate()
+            raise AssertionError(f"worker exited early with {process.returncode}:\n{stderr}")
+        return condition()
+
+    return wait_until(running_and_done, timeout)
+
+
+def sent_count(summary: str) -> int:
+    """How many messages a worker's closing summary line says it sent."""
+    found = re.findall(r"sent (\d+), failed \d+", summary)
+    assert found, f"no summary in the worker's output: {summary!r}"
+    return int(found[-1])
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``condition`` until it is true or ``timeout`` seconds passed; its last verdict."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+def queue_messages(count: int, *, first_number: int = 13800000000) -> list[Message]:
+    """``count`` queued free-text messages, due now, to consecutive numbers (one bulk insert)."""
+    moment = services.now()
+    rows = [
+        Message(
+            number=str(first_number + index),
+            text=TEXT,
+            created_at=moment,
+            next_attempt_at=moment,
+            status_changed_at=moment,
+        )
+        for index in range(count)
+    ]
+    return Message.objects.bulk_create(rows, batch_size=500)
