@@ -53,6 +53,8 @@ from django_zhenzi.models import (
     STATUS_RANK,
     BalanceSnapshot,
     Message,
+    RateCounter,
+    RateLimitRefusal,
     Status,
     StatusReport,
     VerificationCode,
@@ -886,14 +888,17 @@ class CleanupResult:
     reports: int = 0
     orphan_reports: int = 0
     balance_snapshots: int = 0
+    verification_codes: int = 0
+    rate_limit_rows: int = 0
 
 
 def delete_old_messages(
     days: int, *, dry_run: bool = False, chunk_size: int = 1000
 ) -> CleanupResult:
     """Delete messages created more than ``days`` days ago that are sent, delivered, undelivered
-    or failed, with their status reports, and orphan reports and balance snapshots older than
-    that. Queued, sending and unknown messages are never deleted.
+    or failed, with their status reports, and orphan reports, balance snapshots, verification
+    codes (expired by then) and rate-limit rows (counters and refusals) older than that. Queued,
+    sending and unknown messages are never deleted.
 
     Rows go ``chunk_size`` ids per DELETE, each in its own short transaction, so a big table is
     never locked for long. ``dry_run`` only counts.
@@ -904,22 +909,33 @@ def delete_old_messages(
     old_messages = Message.objects.filter(created_at__lt=cutoff, status__in=DELETABLE_STATUSES)
     orphans = StatusReport.objects.filter(message__isnull=True, received_at__lt=cutoff)
     snapshots = BalanceSnapshot.objects.filter(recorded_at__lt=cutoff)
+    codes = VerificationCode.objects.filter(expires_at__lt=cutoff)
+    # Every limit's window is at most a day long: rows older than the cutoff count nothing.
+    counters = RateCounter.objects.filter(window_start__lt=cutoff)
+    refusals = RateLimitRefusal.objects.filter(hour__lt=cutoff)
     if dry_run:
         return CleanupResult(
             messages=old_messages.count(),
             reports=StatusReport.objects.filter(message__in=old_messages).count(),
             orphan_reports=orphans.count(),
             balance_snapshots=snapshots.count(),
+            verification_codes=codes.count(),
+            rate_limit_rows=counters.count() + refusals.count(),
         )
     deleted = _delete_in_chunks(old_messages, chunk_size)
     return CleanupResult(
         messages=deleted.get(Message._meta.label, 0),
         reports=deleted.get(StatusReport._meta.label, 0),
-        orphan_reports=_delete_in_chunks(orphans, chunk_size).get(StatusReport._meta.label, 0),
-        balance_snapshots=_delete_in_chunks(snapshots, chunk_size).get(
-            BalanceSnapshot._meta.label, 0
-        ),
+        orphan_reports=_count_deleted(orphans, chunk_size),
+        balance_snapshots=_count_deleted(snapshots, chunk_size),
+        verification_codes=_count_deleted(codes, chunk_size),
+        rate_limit_rows=_count_deleted(counters, chunk_size) + _count_deleted(refusals, chunk_size),
     )
+
+
+def _count_deleted(queryset: Any, chunk_size: int) -> int:
+    """Delete ``queryset`` in chunks; how many of its own rows went."""
+    return _delete_in_chunks(queryset, chunk_size).get(queryset.model._meta.label, 0)
 
 
 def _delete_in_chunks(queryset: Any, chunk_size: int) -> dict[str, int]:

@@ -21,7 +21,16 @@ from django.utils import translation
 
 from django_zhenzi import send_sms, services
 from django_zhenzi.management.commands import zhenzi_send
-from django_zhenzi.models import BalanceSnapshot, Message, Status, StatusReport
+from django_zhenzi.models import (
+    BalanceSnapshot,
+    Message,
+    RateCounter,
+    RateLimit,
+    RateLimitRefusal,
+    Status,
+    StatusReport,
+    VerificationCode,
+)
 from django_zhenzi.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parent.parent
@@ -576,8 +585,8 @@ def test_cleanup_dry_run_counts_and_deletes_nothing(aged_rows):
     out, _ = run("zhenzi_cleanup", days=30, dry_run=True)
 
     assert out == (
-        "Would delete 4 messages, 4 of their status reports, 1 orphan status reports and "
-        "1 balance snapshots.\n"
+        "Would delete 4 messages, 4 of their status reports, 1 orphan status reports, "
+        "1 balance snapshots, 0 verification codes and 0 rate-limit rows.\n"
     )
     assert Message.objects.count() == 14
     assert StatusReport.objects.count() == 16
@@ -588,8 +597,8 @@ def test_cleanup_deletes_old_settled_rows_only(aged_rows):
     out, _ = run("zhenzi_cleanup", "--days", "30")
 
     assert out == (
-        "Deleted 4 messages, 4 of their status reports, 1 orphan status reports and "
-        "1 balance snapshots.\n"
+        "Deleted 4 messages, 4 of their status reports, 1 orphan status reports, "
+        "1 balance snapshots, 0 verification codes and 0 rate-limit rows.\n"
     )
     kept = set(Message.objects.values_list("pk", flat=True))
     expected = {m.pk for m in aged_rows["recent"]} | {
@@ -614,6 +623,28 @@ def test_cleanup_deletes_in_chunks(aged_rows):
         if query["sql"].startswith('DELETE FROM "django_zhenzi_message"')
     ]
     assert len(message_deletes) == 2  # 3 ids, then 1
+
+
+def test_cleanup_deletes_old_codes_and_rate_limit_rows():
+    moment = services.now()
+    old, recent = moment - timedelta(days=31), moment - timedelta(days=1)
+    for when in (old, recent):
+        VerificationCode.objects.create(
+            number="13800138000", purpose="login", code_hash="x", expires_at=when
+        )
+        RateCounter.objects.create(
+            limit=RateLimit.SITE_DAY, subject=str(when), window_start=when, count=3
+        )
+        RateLimitRefusal.objects.create(
+            limit=RateLimit.SITE_DAY, subject=str(when), hour=when, count=1, last_refused_at=when
+        )
+
+    result = services.delete_old_messages(30)
+
+    assert (result.verification_codes, result.rate_limit_rows) == (1, 2)
+    assert list(VerificationCode.objects.values_list("expires_at", flat=True)) == [recent]
+    assert list(RateCounter.objects.values_list("window_start", flat=True)) == [recent]
+    assert list(RateLimitRefusal.objects.values_list("hour", flat=True)) == [recent]
 
 
 @pytest.mark.parametrize(

@@ -137,7 +137,7 @@ ZHENZI = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"hide_callback_token": {"()": "demo.log_filters.HideCallbackToken"}},
+    "filters": {"hide_callback_token": {"()": "django_zhenzi.log.HideCallbackToken"}},
     "formatters": {
         "django.server": {
             "()": "django.utils.log.ServerFormatter",

@@ -15,8 +15,9 @@ from django_zhenzi.management.base import ZhenziCommand, positive_int
 class Command(ZhenziCommand):
     help = gettext_lazy(
         "Delete messages created more than --days days ago that are sent, delivered, "
-        "undelivered or failed, with their status reports; also orphan status reports and "
-        "balance snapshots older than that. Queued, sending and unknown messages are kept."
+        "undelivered or failed, with their status reports; also orphan status reports, balance "
+        "snapshots, expired verification codes and rate-limit rows older than that. Queued, "
+        "sending and unknown messages are kept."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -37,12 +38,14 @@ class Command(ZhenziCommand):
         if options["dry_run"]:
             summary = _(
                 "Would delete {messages} messages, {reports} of their status reports, "
-                "{orphans} orphan status reports and {snapshots} balance snapshots."
+                "{orphans} orphan status reports, {snapshots} balance snapshots, {codes} "
+                "verification codes and {limits} rate-limit rows."
             )
         else:
             summary = _(
                 "Deleted {messages} messages, {reports} of their status reports, "
-                "{orphans} orphan status reports and {snapshots} balance snapshots."
+                "{orphans} orphan status reports, {snapshots} balance snapshots, {codes} "
+                "verification codes and {limits} rate-limit rows."
             )
         if options["verbosity"] >= 1:
             self.stdout.write(
@@ -51,5 +54,7 @@ class Command(ZhenziCommand):
                     reports=result.reports,
                     orphans=result.orphan_reports,
                     snapshots=result.balance_snapshots,
+                    codes=result.verification_codes,
+                    limits=result.rate_limit_rows,
                 )
             )

@@ -1,7 +1,8 @@
-"""Keep the callback token out of the development server's access log.
+"""Keep the callback token out of access logs.
 
 The token is the secret part of the callback URL, and ``runserver`` logs the path of every
-request (logger ``django.server``). Web servers in production log paths too: configure their
+request (logger ``django.server``). Add :class:`HideCallbackToken` to the handlers that log
+request paths (see the README). Web servers in front of Django log paths too: configure their
 access logs the same way.
 """
 
