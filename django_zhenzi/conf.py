@@ -114,7 +114,7 @@ SETTINGS: dict[str, Setting] = {
             300.0,
             (int, float),
             "Seconds a worker may hold a message in 'sending'; past it the worker is taken for "
-            "dead and the message is reconciled. Must exceed TIMEOUT.",
+            "dead and the message is reconciled. Must be more than twice TIMEOUT.",
         ),
         Setting(
             "RECONCILE_DELAY",
