@@ -545,3 +545,26 @@ def test_client_module_imports_no_django():
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout
     assert output.strip() == "[]"
+
+
+def test_proxies_and_ca_bundle_come_from_the_environment_once(monkeypatch, tmp_path):
+    bundle = tmp_path / "ca.pem"
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+
+    with ZhenziClient("https://sms.zhenzikj.com", APP_ID, APP_SECRET) as client:
+        assert client.session.proxies["https"] == "http://proxy.example:3128"
+        assert client.session.verify == str(bundle)
+        assert client.session.trust_env is False
+
+
+def test_no_proxy_from_the_environment_is_honoured(monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+
+    with ZhenziClient("http://127.0.0.1:8086", APP_ID, APP_SECRET) as client:
+        assert client.session.proxies == {}
+        assert client.session.verify is True
