@@ -896,7 +896,6 @@ def test_pages_render_in_chinese(page, zhenzi, admin_client):
     assert "首页" in response.content.decode()  # Django's own admin translation
 
 
-@pytest.mark.xfail(strict=True, reason="translations pending")
 def test_our_pages_are_translated_to_chinese(zhenzi, admin_client):
     html = admin_client.get(BALANCE_URL, **ZH).content.decode()
     assert "余额" in html
