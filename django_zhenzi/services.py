@@ -700,14 +700,20 @@ def sync_statuses(*, older_than: float | None = None, limit: int = 500) -> int:
         except ZhenziError as error:
             logger.warning("Status sync of %s failed: %s", message.message_id, error)
             continue
-        if record is None or not delivery_status(record.status):
-            continue
-        apply_report(
-            ReportData(message.message_id, record.status, record.number, dict(record.raw)),
-            source=StatusReport.Source.POLL,
-        )
-        finished += 1
+        finished += apply_polled_record(message, record)
     return finished
+
+
+def apply_polled_record(message: Message, record: SmsRecord | None) -> bool:
+    """Apply what ``findSmsByMessageId`` said of ``message`` as a polled report; True when it
+    gave a final status."""
+    if record is None or not delivery_status(record.status):
+        return False
+    apply_report(
+        ReportData(message.message_id, record.status, record.number, dict(record.raw)),
+        source=StatusReport.Source.POLL,
+    )
+    return True
 
 
 # --- For the admin: counts, resending, refreshing, a cached balance ------------------------------
@@ -798,13 +804,7 @@ def refresh_statuses(messages: QuerySet[Message], *, limit: int = 100) -> Refres
             result.not_checked += len(candidates) - position
             break
         result.checked += 1
-        if record is None or not delivery_status(record.status):
-            continue
-        apply_report(
-            ReportData(message.message_id, record.status, record.number, dict(record.raw)),
-            source=StatusReport.Source.POLL,
-        )
-        result.finished += 1
+        result.finished += apply_polled_record(message, record)
     return result
 
 

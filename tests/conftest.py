@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from django.utils import translation
 
+from django_zhenzi import signals
 from django_zhenzi.sandbox import Sandbox
 
 
@@ -23,3 +24,24 @@ def sandbox() -> Iterator[Sandbox]:
     """A started sandbox serving the credentials of tests/settings.py; stopped after the test."""
     with Sandbox(port=0, app_id="test-app", app_secret="test-secret-value") as running:
         yield running
+
+
+@pytest.fixture
+def received_signals() -> Iterator[list[tuple[str, dict]]]:
+    """Every message_sent, message_failed and status_changed sent during the test, any thread."""
+    seen: list[tuple[str, dict]] = []
+
+    def recorder(name: str):
+        def record(sender, **kwargs):
+            seen.append((name, kwargs))
+
+        return record
+
+    receivers = {
+        name: recorder(name) for name in ("message_sent", "message_failed", "status_changed")
+    }
+    for name, receiver in receivers.items():
+        getattr(signals, name).connect(receiver)
+    yield seen
+    for name, receiver in receivers.items():
+        getattr(signals, name).disconnect(receiver)

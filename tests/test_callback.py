@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from django_zhenzi import send_sms, services, signals
+from django_zhenzi import send_sms, services
 from django_zhenzi.backends import OutgoingSms, locmem
 from django_zhenzi.callback import (
     MAX_NESTING,
@@ -90,27 +90,6 @@ def make_message(status: str = Status.SENT, **fields) -> Message:
 @pytest.fixture
 def csrf_client() -> Client:
     return Client(enforce_csrf_checks=True)
-
-
-@pytest.fixture
-def received_signals() -> Iterator[list[tuple[str, dict]]]:
-    """Every message_sent, message_failed and status_changed sent during the test, any thread."""
-    seen: list[tuple[str, dict]] = []
-
-    def recorder(name: str):
-        def record(sender, **kwargs):
-            seen.append((name, kwargs))
-
-        return record
-
-    receivers = {
-        name: recorder(name) for name in ("message_sent", "message_failed", "status_changed")
-    }
-    for name, receiver in receivers.items():
-        getattr(signals, name).connect(receiver)
-    yield seen
-    for name, receiver in receivers.items():
-        getattr(signals, name).disconnect(receiver)
 
 
 def status_changes(seen: list[tuple[str, dict]]) -> list[tuple[str, str]]:

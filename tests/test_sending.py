@@ -24,26 +24,6 @@ def locmem(settings):
     settings.ZHENZI = {**settings.ZHENZI, "BACKEND": LOCMEM}
 
 
-@pytest.fixture
-def received_signals():
-    seen: list[tuple[str, dict]] = []
-
-    def receiver(name):
-        def record(sender, **kwargs):
-            seen.append((name, kwargs))
-
-        return record
-
-    receivers = {
-        name: receiver(name) for name in ("message_sent", "message_failed", "status_changed")
-    }
-    for name, function in receivers.items():
-        getattr(signals, name).connect(function)
-    yield seen
-    for name, function in receivers.items():
-        getattr(signals, name).disconnect(function)
-
-
 def test_send_one_now(locmem, received_signals, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         message = send_sms("13800138000", "【测试】您的订单已发货")
