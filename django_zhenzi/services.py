@@ -15,6 +15,7 @@ backend. The rules they keep (DESIGN.md, "Message life"):
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import random
@@ -309,11 +310,18 @@ def _claim_still_held(message: Message, token: str) -> bool:
     return True
 
 
-def send_claimed(message: Message, token: str, *, content: Content | None = None) -> Message:
+def send_claimed(
+    message: Message,
+    token: str,
+    *,
+    content: Content | None = None,
+    sent: SentBuffer | None = None,
+) -> Message:
     """Send one message this worker has claimed and record the outcome.
 
     ``content`` replaces the stored content (which is then a mask, see ``send_code_message``);
-    without it a masked message fails rather than send its mask.
+    without it a masked message fails rather than send its mask. A success is recorded at once,
+    or handed to ``sent`` to be recorded with others in one UPDATE.
     """
     if not _claim_still_held(message, token):
         return message  # taken for a dead worker's: another worker reconciles it
@@ -328,6 +336,9 @@ def send_claimed(message: Message, token: str, *, content: Content | None = None
         logger.exception("Sending %s failed unexpectedly", message.message_id)
         _fail(message, token, Status.SENDING, None, f"{type(error).__name__}: {error}")
     else:
+        if sent is not None:
+            sent.add(message, answer)
+            return message
         moment = now()
         if _move(
             message,
@@ -341,6 +352,72 @@ def send_claimed(message: Message, token: str, *, content: Content | None = None
         ) or _record_answer_after_report(message, token, answer):
             signals.message_sent.send_robust(sender=Message, message=message)
     return message
+
+
+class SentBuffer:
+    """Successes of one worker's batch, recorded together: one UPDATE for up to ``size``
+    messages, at most ``max_age`` seconds after the first of them was accepted.
+
+    Their ``sent_at`` is the moment of that UPDATE. A worker that dies with successes still
+    buffered leaves them ``sending``: once their claim expires, reconciliation finds them at the
+    provider and marks them sent, never resends them.
+    """
+
+    def __init__(self, token: str, *, size: int = 50, max_age: float = 1.0) -> None:
+        self.token = token
+        self.size = size
+        self.max_age = timedelta(seconds=max_age)
+        self.pending: list[tuple[Message, dict[str, Any]]] = []
+        self.oldest: datetime | None = None
+
+    def add(self, message: Message, answer: dict[str, Any]) -> None:
+        self.pending.append((message, answer))
+        self.oldest = self.oldest or now()
+        if len(self.pending) >= self.size or now() - self.oldest >= self.max_age:
+            self.flush()
+
+    def flush(self) -> None:
+        groups: dict[str, list[Message]] = {}
+        answers: dict[str, dict[str, Any]] = {}
+        for message, answer in self.pending:
+            key = json.dumps(answer, sort_keys=True, default=str)
+            groups.setdefault(key, []).append(message)
+            answers[key] = answer
+        self.pending, self.oldest = [], None
+        for key, messages in groups.items():
+            self._record(messages, answers[key])
+
+    def _record(self, messages: list[Message], answer: dict[str, Any]) -> None:
+        moment = now()
+        ids = [message.pk for message in messages]
+        changes = {
+            "status": Status.SENT,
+            "sent_at": moment,
+            "provider_answer": answer,
+            "error_code": None,
+            "error_text": "",
+            "status_changed_at": moment,
+        }
+        ours = Message.objects.filter(pk__in=ids, claim_token=self.token)
+        recorded = set(ids)
+        if ours.filter(status=Status.SENDING).update(**changes) < len(ids):
+            # Some moved on meanwhile (a delivery report overtook the answer): find which.
+            recorded = set(
+                ours.filter(status=Status.SENT, sent_at=moment).values_list("pk", flat=True)
+            )
+        for message in messages:
+            if message.pk in recorded:
+                for name, value in changes.items():
+                    setattr(message, name, value)
+                signals.status_changed.send_robust(
+                    sender=Message,
+                    message=message,
+                    old_status=Status.SENDING,
+                    new_status=Status.SENT,
+                )
+            elif not _record_answer_after_report(message, self.token, answer):
+                continue
+            signals.message_sent.send_robust(sender=Message, message=message)
 
 
 def _record_answer_after_report(message: Message, token: str, answer: dict[str, Any]) -> bool:
@@ -512,11 +589,17 @@ def work_batch(*, batch_size: int = 100, stop: threading.Event | None = None) ->
         result.reconciled += 1
     batch = claim_due(token, batch_size)
     result.claimed = len(batch)
+    sent = SentBuffer(token)
+    tried = batch
     for index, message in enumerate(batch):
         if stop is not None and stop.is_set():
+            tried = batch[:index]
             release(batch[index:], token)
             break
-        result.count(send_claimed(message, token))
+        send_claimed(message, token, sent=sent)
+    sent.flush()
+    for message in tried:
+        result.count(message)
     return result
 
 

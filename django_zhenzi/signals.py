@@ -4,7 +4,8 @@
   reconciling).
 - ``message_failed(sender=Message, message=..., reason=...)``: it will not be sent.
 - ``status_changed(sender=Message, message=..., old_status=..., new_status=...)``: once per real
-  change of status.
+  change of status made by a send's outcome, a reconciliation or a report. Claiming a batch
+  (``queued`` to ``sending``) and expiring a dead worker's claims are bulk updates: no signal.
 """
 
 from django.dispatch import Signal

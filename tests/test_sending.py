@@ -6,8 +6,9 @@ import random
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 import django_zhenzi
 from django_zhenzi import send_sms, services, signals
@@ -267,3 +268,43 @@ def test_a_failing_signal_receiver_does_not_stop_the_worker(locmem, caplog):
     assert result.sent == 2
     assert set(Message.objects.values_list("status", flat=True)) == {Status.SENT}
     assert "a buggy receiver" in caplog.text
+
+
+def test_successes_of_a_batch_are_recorded_in_bulk(sandbox, settings, received_signals):
+    settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url}
+    send_sms([f"1380013{n:04d}" for n in range(30)], "【测试】通知", queue=True)
+
+    with CaptureQueriesContext(connection) as captured:
+        result = services.run_workers(batch_size=100)
+
+    assert result.sent == 30
+    assert set(Message.objects.values_list("status", flat=True)) == {Status.SENT}
+    assert Message.objects.filter(sent_at__isnull=True).count() == 0
+    sent_updates = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith("UPDATE") and "sent" in q["sql"]
+    ]
+    assert len(sent_updates) == 1
+    statements = [q for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) <= 10  # two passes of claims, and one update: not one per message
+    names = [name for name, _ in received_signals]
+    assert names.count("message_sent") == 30
+    assert names.count("status_changed") == 30  # sending -> sent (claims are bulk and silent)
+
+
+def test_a_report_that_overtakes_a_buffered_success_wins(locmem, received_signals):
+    message = send_sms("13800138000", "【测试】通知", queue=True)
+    token = services.new_claim_token()
+    (claimed,) = services.claim_due(token, 10)
+    buffer = services.SentBuffer(token)
+    services.send_claimed(claimed, token, sent=buffer)
+    services.apply_report(services.ReportData(message.message_id, "DELIVRD"))
+
+    buffer.flush()
+
+    message.refresh_from_db()
+    assert message.status == Status.DELIVERED
+    assert message.provider_answer == {"code": 0, "data": "locmem"}
+    assert [name for name, _ in received_signals].count("message_sent") == 1
+    assert claimed.status == Status.DELIVERED
