@@ -1,7 +1,9 @@
 """The balance history chart: an SVG drawn on the server, with no JavaScript and no fonts to load.
 
-Labels follow the active language (Django's date and number formats); every piece of text goes
-through ``format_html``, so nothing in the data can inject markup.
+Balances follow the active language's number format; the time axis shows compact dates and times
+(``2026-05-01`` over ``14:03``) like the admin's lists, and the description for screen readers
+the language's own date format. Every piece of text goes through ``format_html``, so nothing in
+the data can inject markup.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ TIME_TICKS = 5
 VALUE_TICKS = 5
 #: Above this many points the dots are left out and only the line is drawn.
 MAX_DOTS = 60
+AXIS_DATE_FORMAT = "Y-m-d"
+AXIS_TIME_FORMAT = "H:i"
 
 
 @dataclass(frozen=True)
@@ -188,9 +192,9 @@ def time_axis(frame: Frame) -> list[SafeString]:
                 HEIGHT - BOTTOM + 16,
                 anchor,
                 coordinate(x),
-                date_format(local, "SHORT_DATE_FORMAT"),
+                date_format(local, AXIS_DATE_FORMAT),
                 coordinate(x),
-                time_format(local, "TIME_FORMAT"),
+                time_format(local, AXIS_TIME_FORMAT),
             )
         )
     return parts

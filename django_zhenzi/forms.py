@@ -61,6 +61,32 @@ def list_numbers(numbers: list[str]) -> str:
     }
 
 
+BOTH_CONTENTS = _("Give either a text or a template ID, not both.")
+NO_CONTENT = _("Give a text to send, or a template ID.")
+PARAMS_WITHOUT_TEMPLATE = _("Template parameters need a template ID.")
+
+
+def too_long(length: int) -> forms.ValidationError:
+    """The error for a text of ``length`` characters, over the provider's limit."""
+    return forms.ValidationError(
+        ngettext(
+            "The text is %(length)d character long; Zhenzi accepts at most %(limit)d.",
+            "The text is %(length)d characters long; Zhenzi accepts at most %(limit)d.",
+            length,
+        ),
+        code="too_long",
+        params={"length": length, "limit": MAX_MESSAGE_LENGTH},
+    )
+
+
+def is_mobile(number: str) -> bool:
+    try:
+        normalize_number(number)
+    except ZhenziInputError:
+        return False
+    return True
+
+
 class SendForm(forms.Form):
     """Numbers, then either a text or a template with its parameters, then now or queued."""
 
@@ -106,7 +132,8 @@ class SendForm(forms.Form):
         label=_("When"),
         choices=[(NOW, _("Send now")), (QUEUE, _("Queue for the workers"))],
         initial=NOW,
-        widget=forms.RadioSelect,
+        # The admin's own class: its options sit on their own lines, not in a label's width.
+        widget=forms.RadioSelect(attrs={"class": "radiolist"}),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -151,15 +178,7 @@ class SendForm(forms.Form):
         text = _LINE_BREAKS.sub("\n", self.cleaned_data["message"])
         length = message_length(text)
         if length > MAX_MESSAGE_LENGTH:
-            raise forms.ValidationError(
-                ngettext(
-                    "The text is %(length)d character long; Zhenzi accepts at most %(limit)d.",
-                    "The text is %(length)d characters long; Zhenzi accepts at most %(limit)d.",
-                    length,
-                ),
-                code="too_long",
-                params={"length": length, "limit": MAX_MESSAGE_LENGTH},
-            )
+            raise too_long(length)
         return text
 
     def clean_template_params(self) -> list[str]:
@@ -171,11 +190,11 @@ class SendForm(forms.Form):
         text, template_id = data.get("message"), data.get("template_id")
         if "message" in data and "template_id" in data:
             if text and template_id:
-                self.add_error(None, _("Give either a text or a template ID, not both."))
+                self.add_error(None, BOTH_CONTENTS)
             elif not text and not template_id:
-                self.add_error(None, _("Give a text to send, or a template ID."))
+                self.add_error(None, NO_CONTENT)
         if data.get("template_params") and not template_id:
-            self.add_error("template_params", _("Template parameters need a template ID."))
+            self.add_error("template_params", PARAMS_WITHOUT_TEMPLATE)
         numbers = data.get("numbers") or []
         if data.get("mode") == self.NOW and len(numbers) > MAX_SEND_NOW:
             self.add_error(
@@ -200,8 +219,48 @@ class SendForm(forms.Form):
                 data["message"] or None, data["template_id"] or None, data["template_params"], None
             )
         except ZhenziInputError as error:
-            field = error.field if error.field in self.fields else None
-            self.add_error(field, str(error))
+            self.add_input_error(error)
+
+    def add_input_error(self, error: ZhenziInputError) -> None:
+        """Show an input error of the client or the services in the form's own words, in the
+        page's language, on the field it is about and naming what was refused (the error's own
+        text is English, for code and logs)."""
+        data = self.cleaned_data
+        text, template_id = data.get("message") or "", data.get("template_id") or ""
+        if error.field == "number":
+            refused = [number for number in data.get("numbers") or () if not is_mobile(number)]
+            self.add_error(
+                "numbers",
+                forms.ValidationError(
+                    _("Not a mainland China mobile number: %(numbers)s"),
+                    code="invalid_number",
+                    params={"numbers": list_numbers(refused) or "-"},
+                ),
+            )
+        elif error.field == "message" and text and template_id:
+            self.add_error(None, BOTH_CONTENTS)
+        elif error.field == "message" and text:
+            self.add_error("message", too_long(message_length(text)))
+        elif error.field == "message":
+            self.add_error(None, NO_CONTENT)
+        elif error.field == "template_id" and template_id:
+            self.add_error(
+                "template_id",
+                forms.ValidationError(
+                    _("“%(template_id)s” is not a template ID: it must not hold spaces."),
+                    code="invalid_template_id",
+                    params={"template_id": template_id},
+                ),
+            )
+        elif error.field in ("template_id", "template_params") and not template_id:
+            self.add_error("template_params", PARAMS_WITHOUT_TEMPLATE)
+        elif error.field == "template_params":
+            self.add_error(
+                "template_params",
+                _("Write the template parameters as text, one per line."),
+            )
+        else:
+            self.add_error(None, _("This send was refused as invalid; nothing was stored."))
 
     @property
     def queue(self) -> bool:

@@ -101,7 +101,11 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.number} {self.message_id} ({self.status})"
+        return _("%(number)s %(message_id)s (%(status)s)") % {
+            "number": self.number,
+            "message_id": self.message_id,
+            "status": self.get_status_display(),
+        }
 
     @property
     def is_template(self) -> bool:
@@ -160,7 +164,10 @@ class StatusReport(models.Model):
         ordering = ["-received_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.reported_message_id}: {self.raw_status or self.status}"
+        return _("%(message_id)s: %(status)s") % {
+            "message_id": self.reported_message_id,
+            "status": self.raw_status or self.get_status_display(),
+        }
 
     @property
     def is_orphan(self) -> bool:
@@ -182,7 +189,7 @@ class BalanceSnapshot(models.Model):
         permissions = [("view_balance", _("Can view the account balance"))]
 
     def __str__(self) -> str:
-        return f"{self.balance} @ {self.recorded_at:%Y-%m-%d %H:%M}"
+        return f"{self.balance} @ {timezone.template_localtime(self.recorded_at):%Y-%m-%d %H:%M:%S}"
 
 
 # --- Verification codes and abuse limits ----------------------------------------------------------
@@ -233,7 +240,11 @@ class VerificationCode(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.number} {self.purpose} ({self.state})"
+        return _("%(number)s %(purpose)s (%(state)s)") % {
+            "number": self.number,
+            "purpose": self.purpose,
+            "state": self.get_state_display(),
+        }
 
 
 #: Fields of a delivery report or a provider's record kept as they are for a code message; the
@@ -304,7 +315,8 @@ class RateCounter(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.limit} {self.subject}: {self.count}"
+        name = " ".join(part for part in (self.get_limit_display(), self.subject) if part)
+        return f"{name}: {self.count}"
 
 
 class RateLimitRefusal(models.Model):
@@ -332,4 +344,5 @@ class RateLimitRefusal(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.limit} {self.subject}: {self.count} @ {self.hour:%Y-%m-%d %H:00}"
+        name = " ".join(part for part in (self.get_limit_display(), self.subject) if part)
+        return f"{name}: {self.count} @ {timezone.template_localtime(self.hour):%Y-%m-%d %H:%M}"

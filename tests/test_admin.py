@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import uuid
 import xml.etree.ElementTree as ElementTree
 from datetime import datetime, timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -19,7 +21,8 @@ from django.utils import timezone, translation
 
 from django_zhenzi import charts, services, signals
 from django_zhenzi.admin import common, history
-from django_zhenzi.forms import MAX_SEND_NOW, split_numbers
+from django_zhenzi.client import ZhenziClient, ZhenziError, ZhenziInputError, normalize_number
+from django_zhenzi.forms import MAX_SEND_NOW, SendForm, split_numbers
 from django_zhenzi.models import BalanceSnapshot, Message, Status, StatusReport
 
 pytestmark = pytest.mark.django_db
@@ -32,6 +35,7 @@ MESSAGES_URL = "/admin/django_zhenzi/message/"
 REPORTS_URL = "/admin/django_zhenzi/statusreport/"
 BALANCE_URL = "/admin/django_zhenzi/balancesnapshot/"
 SEND_URL = "/admin/django_zhenzi/message/send/"
+ZH = {"headers": {"accept-language": "zh-hans"}}
 
 
 @pytest.fixture(autouse=True)
@@ -182,11 +186,81 @@ def test_message_list_is_newest_first_with_badges_content_and_errors(admin_clien
     assert "reset in the console" in html  # the hint, as a tooltip
 
 
+def test_message_list_shows_times_to_the_second_in_the_local_time_zone(admin_client):
+    utc = timezone.get_fixed_timezone(0)
+    make_message(created_at=datetime(2026, 5, 1, 0, 3, 27, tzinfo=utc))  # 08:03:27 in Shanghai
+    for language in ("en", "zh-hans"):
+        response = admin_client.get(MESSAGES_URL, headers={"accept-language": language})
+        html = response.content.decode()
+        assert '<span class="zhenzi-date">2026-05-01</span> 08:03:27' in html
+        assert "midnight" not in html and "a.m." not in html
+
+
+def test_message_list_cuts_long_texts_and_keeps_them_whole_in_the_tooltip(admin_client):
+    text = "【测试】" + "很长的一条通知，" * 30
+    reason = "Gave up after 5 attempts: " + "The provider never received it."
+    make_message(text=text, status=Status.FAILED, error_text=reason)
+    html = admin_client.get(MESSAGES_URL).content.decode()
+    shown = re.search(r'<span class="zhenzi-clip" title="([^"]*)">([^<]*)</span>', html)
+    assert shown.group(1) == text
+    assert shown.group(2) == text[: history.CONTENT_EXCERPT_LENGTH - 1] + "…"
+    assert f'<span class="zhenzi-clip" title="{reason}">{reason}</span>' in html
+
+
 def test_last_error_is_explained_in_chinese_for_zh_hans(admin_client):
     make_message(status=Status.FAILED, error_code=108, error_text="Zhenzi error 108")
     html = admin_client.get(MESSAGES_URL, headers={"accept-language": "zh-hans"}).content.decode()
     assert "108 短信余额不足" in html
     assert "需要到用户中心进行充值" in html
+
+
+def test_stored_error_text_is_translated_in_the_chinese_list(admin_client):
+    stale = make_message(status=Status.SENDING, claimed_at=timezone.now() - timedelta(hours=1))
+    assert services.expire_stale_claims() == 1  # the services write the reason, in English
+    stale.refresh_from_db()
+    english = stale.error_text
+
+    chinese_list = admin_client.get(MESSAGES_URL, **ZH).content.decode()
+    english_list = admin_client.get(MESSAGES_URL).content.decode()
+
+    assert "工作进程领取该短信后超时，未记录到服务商的应答。" in chinese_list
+    assert english not in chinese_list
+    assert english in english_list
+
+
+def test_message_page_translates_the_stored_error_and_keeps_it_as_stored(admin_client):
+    message = make_message(
+        status=Status.FAILED, error_text="Gave up after 5 attempts: The provider never received it."
+    )
+    url = f"{MESSAGES_URL}{message.pk}/change/"
+
+    chinese = admin_client.get(url, **ZH).content.decode()
+    english = admin_client.get(url).content.decode()
+
+    assert "已尝试 5 次，不再重试：服务商未收到这条短信。" in chinese
+    assert "原始记录：Gave up after 5 attempts: The provider never received it." in chinese
+    assert "Gave up after 5 attempts: The provider never received it." in english
+    assert "As stored" not in english
+
+
+def test_error_code_explanation_is_punctuated_for_the_language(admin_client):
+    message = make_message(status=Status.FAILED, error_code=108)
+    url = f"{MESSAGES_URL}{message.pk}/change/"
+    chinese = admin_client.get(url, **ZH).content.decode()
+    english = admin_client.get(url).content.decode()
+    assert "短信余额不足。需要到用户中心进行充值。" in chinese
+    assert "短信余额不足. " not in chinese and "。。" not in chinese
+    assert "Balance insufficient. Top up the account" in english
+
+
+def test_message_page_title_names_the_status_in_the_language(admin_client):
+    message = make_message(status=Status.FAILED)
+    url = f"{MESSAGES_URL}{message.pk}/change/"
+    english = admin_client.get(url).content.decode()
+    chinese = admin_client.get(url, **ZH).content.decode()
+    assert f"13800138000 {message.message_id} (failed)" in english
+    assert f"13800138000 {message.message_id}（发送失败）" in chinese
+    assert "(failed)" not in chinese
 
 
 def test_message_list_filters_and_search(admin_client):
@@ -269,6 +343,27 @@ def test_status_counts_for_the_last_day_and_week_above_the_list(admin_client):
     # Each count links to the list filtered to it.
     followed = admin_client.get(counts["failed"].url)
     assert [m.status for m in followed.context["cl"].result_list] == [Status.FAILED]
+
+
+def test_status_summary_is_one_table_above_the_list_with_a_count_under_each_badge(admin_client):
+    make_message(status=Status.DELIVERED)
+    html = admin_client.get(MESSAGES_URL).content.decode()
+    summary = re.search(r'<div class="module zhenzi-summary">.*?</div>', html, re.S).group(0)
+    # Above the changelist, not squeezed beside the filters.
+    assert html.index('class="module zhenzi-summary"') < html.index('id="changelist"')
+    header, *rows = re.findall(r"<tr>(.*?)</tr>", summary, re.S)
+    assert header.count("zhenzi-badge") == len(Status)
+    assert len(rows) == 2
+    for row in rows:
+        assert row.count("<td") == len(Status) + 1  # one count per badge, and the total
+    assert '<span class="zhenzi-zero">0</span>' in summary  # zero is not a link
+    assert "Messages per status, by creation time" in summary
+
+
+def test_status_summary_and_list_when_there_are_no_messages(admin_client):
+    html = admin_client.get(MESSAGES_URL).content.decode()
+    assert html.count('<span class="zhenzi-zero">0</span>') == 2 * (len(Status) + 1)
+    assert "0 messages" in html
 
 
 def make_varied_messages(count: int) -> None:
@@ -523,8 +618,20 @@ def test_report_list_shows_and_filters_orphans(admin_client):
     assert listed("orphan=no") == [linked.pk]
     assert listed("q=nobody-knows") == [orphan.pk]
     html = admin_client.get(REPORTS_URL).content.decode()
-    assert f'href="{MESSAGES_URL}{message.pk}/change/"' in html
-    assert 'alt="True"' in html and 'alt="False"' in html  # the orphan column
+    assert f'href="{MESSAGES_URL}{message.pk}/change/">#{message.pk}</a>' in html
+    assert '<span class="zhenzi-orphan">orphan</span>' in html  # in place of a link
+    assert html.count('class="zhenzi-orphan"') == 1
+
+
+def test_report_list_shows_the_status_as_understood_beside_the_providers_word(admin_client):
+    services.apply_report(services.ReportData(make_message().message_id, "DELIVRD", ""))
+    StatusReport.objects.create(reported_message_id="nobody", raw_status="MYSTERY")
+    html = admin_client.get(REPORTS_URL).content.decode()
+    assert (
+        '<span class="zhenzi-badge zhenzi-status-delivered">delivered</span> '
+        '<span class="zhenzi-raw">DELIVRD</span>'
+    ) in html
+    assert ' <span class="zhenzi-raw">MYSTERY</span>' in html  # not understood: no badge
 
 
 def test_reports_are_read_only(admin_client):
@@ -615,6 +722,23 @@ def test_balance_page_with_a_backend_without_balance(settings, admin_client):
     response = admin_client.get(BALANCE_URL)
     assert response.status_code == 200
     assert "has no Zhenzi account to ask" in response.content.decode()
+
+
+def test_balance_page_lists_the_latest_readings_to_the_second(zhenzi, admin_client):
+    utc = timezone.get_fixed_timezone(0)
+    BalanceSnapshot.objects.create(
+        balance=700, recorded_at=datetime(2026, 5, 1, 16, 0, 5, tzinfo=utc)
+    )
+    html = admin_client.get(BALANCE_URL).content.decode()
+    assert "<td>2026-05-02 00:00:05</td>" in html  # Asia/Shanghai
+    assert '<td class="zhenzi-number">700</td>' in html
+
+
+def test_balance_page_with_a_single_reading_draws_one_dot(zhenzi, admin_client):
+    html = admin_client.get(BALANCE_URL).content.decode()
+    svg = re.search(r'<svg class="zhenzi-chart".*?</svg>', html, re.S).group(0)
+    assert svg.count("<circle") == 1
+    assert "<polyline" not in svg
 
 
 def test_balance_page_draws_the_history(zhenzi, admin_client):
@@ -735,6 +859,12 @@ def test_send_form_renders_with_the_live_counter(login_with):
     assert "<span data-zhenzi-count-value>0</span> of 1000 characters" in html
 
 
+def test_send_form_choices_use_the_admins_radio_list(login_with):
+    html = login_with("send_message").get(SEND_URL).content.decode()
+    # The admin's forms.css gives labels inside "radiolist" their own width, not 160px.
+    assert '<div id="id_mode" class="radiolist">' in html
+
+
 def test_send_form_queues_valid_numbers_and_lists_the_invalid(login_with):
     client = login_with("send_message", "view_message")
     numbers = "13800138000\n12345, 13900139000\n13800138000 not-a-number"
@@ -839,6 +969,63 @@ def test_send_form_refuses_bad_input_and_stores_nothing(zhenzi, admin_client, fi
     assert zhenzi.requests_total == 0
 
 
+@pytest.mark.parametrize(
+    ("language", "expected", "english"),
+    [
+        ("en", "“a b” is not a template ID: it must not hold spaces.", None),
+        ("zh-hans", "“a b”不是有效的模板ID：模板ID不能包含空格。", "is not a template"),
+    ],
+)
+def test_send_form_says_the_services_refusals_in_its_own_words(
+    zhenzi, admin_client, language, expected, english
+):
+    response = admin_client.post(
+        SEND_URL,
+        send_form(numbers="13800138000", message="", template_id="a b"),
+        headers={"accept-language": language},
+    )
+    html = response.content.decode()
+    assert response.context["form"].errors == {"template_id": [expected]}
+    assert expected in html
+    assert english is None or english not in html
+    assert "holds spaces" not in html  # the client's own English text
+    assert Message.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "fields", "where", "expected"),
+    [
+        ("message", {"template_id": "1001"}, "__all__", "请填写短信内容或模板ID，不能同时填写。"),
+        ("message", {"message": ""}, "__all__", "请填写要发送的短信内容或模板ID。"),
+        ("message", {}, "message", "短信内容长 6 字，榛子云最多接受 1000 字。"),
+        ("template_id", {}, "template_params", "填写模板参数时必须同时填写模板ID。"),
+        ("template_params", {"template_id": "1"}, "template_params", "请以文本形式填写模板参数"),
+        ("number", {}, "numbers", "不是中国大陆手机号码：-"),
+        ("client_ip", {}, "__all__", "输入无效，发送已被拒绝；未保存任何短信。"),
+    ],
+)
+def test_send_form_puts_each_input_error_on_its_field_in_chinese(field, fields, where, expected):
+    form = SendForm(
+        {"numbers": "13800138000", "mode": "queue", "message": "【测试】通知", **fields}
+    )
+    form.is_valid()
+    with translation.override("zh-hans"):
+        form.add_input_error(ZhenziInputError("Some English reason.", field=field))
+        errors = [str(error) for error in form.errors[where]]
+    assert any(error.startswith(expected) for error in errors), errors
+    assert not any("English" in error for error in errors)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_form_says_when_a_rate_limit_refuses(zhenzi, settings, admin_client):
+    settings.ZHENZI = {**settings.ZHENZI, "LIMIT_ALL_SENDS": True, "LIMIT_NUMBER_PER_HOUR": 1}
+    admin_client.post(SEND_URL, send_form(numbers="13800138000"))
+    response = admin_client.post(SEND_URL, send_form(numbers="13800138000"))
+    assert response.status_code == 200
+    assert "Refused by the limit on" in response.content.decode()
+    assert Message.objects.count() == 1
+
+
 def test_send_form_counts_what_was_typed_when_shown_again(admin_client):
     response = admin_client.post(SEND_URL, send_form(numbers="bad", message="【测试】😀"))
     assert response.context["message_length"] == 6  # the emoji counts two
@@ -885,9 +1072,6 @@ def test_the_app_secret_appears_on_no_page(
         assert APP_SECRET not in response.content.decode()
 
 
-ZH = {"headers": {"accept-language": "zh-hans"}}
-
-
 @pytest.mark.parametrize("page", PAGES)
 def test_pages_render_in_chinese(page, zhenzi, admin_client):
     url, _granting = PAGES[page]
@@ -899,3 +1083,146 @@ def test_pages_render_in_chinese(page, zhenzi, admin_client):
 def test_our_pages_are_translated_to_chinese(zhenzi, admin_client):
     html = admin_client.get(BALANCE_URL, **ZH).content.decode()
     assert "余额" in html
+
+
+# --- Stored error texts in the page's language ---------------------------------------------------
+
+
+def rendered(node: ast.expr) -> str | None:
+    """A string expression of services.py with sample values in its placeholders; None for
+    anything else."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Name) and isinstance(getattr(services, node.id, None), str):
+        return getattr(services, node.id)
+    if isinstance(node, ast.JoinedStr):
+        parts = []
+        for value in node.values:
+            if isinstance(value, ast.Constant):
+                parts.append(value.value)
+            else:
+                parts.append(rendered(value.value) or "7")
+        return "".join(parts)
+    return None
+
+
+def reasons_the_services_store() -> list[str]:
+    """Every error text services.py writes itself: the ``error_text=`` of its updates and the
+    reason given to ``_fail``/``_retry_or_fail``."""
+    tree = ast.parse(Path(services.__file__).read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        arguments = [keyword.value for keyword in node.keywords if keyword.arg == "error_text"]
+        if isinstance(node.func, ast.Name) and node.func.id in ("_fail", "_retry_or_fail"):
+            arguments.append(node.args[-1])
+        # "{type}: {error}" (an unexpected exception) has no words of its own: shown as stored.
+        found += [text for text in map(rendered, arguments) if text and re.search("[a-z]{3}", text)]
+    return sorted(set(found))
+
+
+ENGLISH_WORDS = re.compile(r"[A-Za-z]{3,}")
+
+
+def test_every_reason_the_services_store_is_translated():
+    reasons = reasons_the_services_store()
+    assert services.MASKED_NOT_RESENT in reasons
+    assert "The claim expired before an answer was recorded." in reasons
+    assert len(reasons) >= 6
+    for reason in reasons:
+        with translation.override("en"):
+            assert common.describe_stored_error(reason) == reason  # English is the data itself
+        with translation.override("zh-hans"):
+            chinese = common.describe_stored_error(reason)
+        assert ENGLISH_WORDS.search(chinese) is None, (reason, chinese)
+
+
+def test_nested_reasons_are_translated_at_every_level():
+    stored = (
+        f"Gave up after 5 attempts: {services.MASKED_NOT_RESENT} (The provider never received it.)"
+    )
+    with translation.override("zh-hans"):
+        assert common.describe_stored_error(stored) == (
+            "已尝试 5 次，不再重试：未重新发送（服务商未收到这条短信。）："
+            "短信中的验证码只保存在内存中，请重新获取验证码。"
+        )
+
+
+def client_error(url: str, *, app_secret: str = APP_SECRET) -> str:
+    with ZhenziClient(url, "test-app", app_secret, timeout=2) as client:
+        with pytest.raises(ZhenziError) as caught:
+            client.balance()
+    return str(caught.value)
+
+
+def test_client_errors_stored_as_reasons_are_translated(sandbox):
+    stored = {"not sent": client_error(CLOSED_PORT_URL)}
+    sandbox.fail_next("cut")
+    stored["no answer"] = client_error(sandbox.url)
+    sandbox.fail_next("http500")
+    stored["http 500"] = client_error(sandbox.url)
+    sandbox.fail_next("non_json")
+    stored["not json"] = client_error(sandbox.url)
+    stored["http 404"] = client_error(sandbox.url + "/nowhere")
+    stored["refused"] = client_error(sandbox.url, app_secret="changed-in-the-console")
+
+    with translation.override("zh-hans"):
+        chinese = {name: common.describe_stored_error(text) for name, text in stored.items()}
+
+    assert chinese["not sent"].startswith(
+        f"无法连接 {CLOSED_PORT_URL}/account/balance.do，请求未发出（"
+    )
+    assert "请求可能已被处理" in chinese["no answer"]
+    assert chinese["http 500"] == "/account/balance.do 返回 HTTP 500：服务商可能已处理该请求"
+    assert chinese["not json"] == "/account/balance.do 的应答不是 JSON"
+    assert chinese["http 404"].startswith("/account/balance.do 返回 HTTP 404：请求在处理前即被拒绝")
+    assert chinese["refused"].startswith("榛子云返回错误 110（/account/balance.do）：应用秘钥")
+    assert chinese["refused"].endswith(
+        "检查 AppSecret 是否输入错误，或是否已在用户中心进行了秘钥重置。"
+    )
+    assert "服务商返回：" in chinese["refused"]
+    for name, text in stored.items():
+        assert chinese[name] != text, name
+        if name != "refused":
+            with translation.override("en"):
+                assert common.describe_stored_error(text) == text
+
+
+def test_number_errors_stored_for_a_batch_are_translated():
+    def refusal(number: str) -> str:
+        with pytest.raises(ZhenziInputError) as caught:
+            normalize_number(number)
+        return str(caught.value)
+
+    with translation.override("zh-hans"):
+        assert common.describe_stored_error(refusal("12345")) == (
+            "'12345' 不是中国大陆手机号码（以 1[3-9] 开头的 11 位数字）。"
+        )
+        assert common.describe_stored_error(refusal("13800138000,13900139000")).endswith(
+            " 包含多个号码；榛子云每条短信只接受一个号码。"
+        )
+        assert common.describe_stored_error(refusal(" ")) == "手机号码为空。"
+
+
+def test_unknown_stored_texts_are_shown_as_they_were_stored():
+    with translation.override("zh-hans"):
+        for text in ("", "something else went wrong", "Gave up after many attempts: x"):
+            assert common.describe_stored_error(text) == text
+        # The shape of a provider error, but not one the client wrote: left alone.
+        assert common.describe_stored_error("Zhenzi error 108 on /x: made up") == (
+            "Zhenzi error 108 on /x: made up"
+        )
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_chart_time_axis_is_compact_in_every_language(language):
+    utc = timezone.get_fixed_timezone(0)
+    start = datetime(2026, 5, 1, 16, 0, tzinfo=utc)  # 2026-05-02 00:00 in Shanghai
+    points = [(start, 900), (start + timedelta(hours=8), 800)]
+    with translation.override(language):
+        svg = parse_svg(charts.balance_chart(points))
+    labels = [span.text for span in svg.iter("{http://www.w3.org/2000/svg}tspan")]
+    labels += [span.text for span in svg.iter("tspan")]
+    assert labels[:2] == ["2026-05-02", "00:00"]
+    assert labels[-2:] == ["2026-05-02", "08:00"]

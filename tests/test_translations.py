@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,16 @@ from django.core.management import call_command, load_command_class
 from django.utils import translation
 
 from django_zhenzi.forms import MAX_SEND_NOW
-from django_zhenzi.models import BalanceSnapshot, Message, Status, StatusReport
+from django_zhenzi.models import (
+    BalanceSnapshot,
+    Message,
+    RateCounter,
+    RateLimit,
+    RateLimitRefusal,
+    Status,
+    StatusReport,
+    VerificationCode,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "django_zhenzi"
@@ -204,6 +214,34 @@ def test_model_and_app_names_are_chinese():
         assert str(Message._meta.verbose_name) == "message"
 
 
+def test_model_strings_name_choices_by_their_label():
+    """Page titles, breadcrumbs and links show ``str(obj)``: its status, state or limit in the
+    page's language, not the stored value."""
+    message = Message(number="13800138000", message_id="abc", status=Status.FAILED)
+    report = StatusReport(reported_message_id="abc", status=Status.UNDELIVERED)
+    code = VerificationCode(number="13800138000", purpose="login", state="superseded")
+    refusal = RateLimitRefusal(
+        limit=RateLimit.NUMBER_HOUR,
+        subject="13800138000",
+        count=3,
+        hour=datetime(2026, 5, 1, 16, tzinfo=timezone.utc),
+    )
+    counter = RateCounter(limit=RateLimit.SITE_DAY, subject="", count=9)
+    with translation.override("zh-hans"):
+        assert str(message) == "13800138000 abc（发送失败）"
+        assert str(report) == "abc：未送达"
+        assert str(code) == "13800138000 login（已被新验证码取代）"
+        assert str(refusal) == "每个号码每小时短信数 13800138000: 3 @ 2026-05-02 00:00"
+        assert str(counter) == "全站每天短信数: 9"
+    with translation.override("en"):
+        assert str(message) == "13800138000 abc (failed)"
+        assert str(report) == "abc: undelivered"
+        assert str(code) == "13800138000 login (superseded by a newer code)"
+        assert str(refusal).startswith("messages per number per hour 13800138000: 3 @ ")
+    report.raw_status = "UNDELIV"
+    assert str(report) == "abc: UNDELIV"  # the provider's own word, as it came
+
+
 def test_check_messages_are_chinese(settings):
     settings.ZHENZI = {**settings.ZHENZI, "TIMEOUTS": 5}
     [problem] = [
@@ -263,6 +301,12 @@ def test_message_list_is_chinese(chinese_admin):
     Message.objects.create(
         number="13900139000", text="【测试】余额提醒", status="failed", error_code=108
     )
+    Message.objects.create(
+        number="13700137000",
+        text="【测试】通知",
+        status="queued",
+        error_text="Reconciliation failed, will ask again: The provider never received it.",
+    )
     html = page(chinese_admin, MESSAGES_URL)
     assert_chinese(
         html,
@@ -275,6 +319,7 @@ def test_message_list_is_chinese(chinese_admin):
             "内容或模板",
             "最近错误",
             "108 短信余额不足",  # the provider's own Chinese meaning (client/errors.py)
+            "核对失败，稍后将再次查询：服务商未收到这条短信。",  # a stored reason, translated
             "重新发送所选的发送失败短信",  # an action
             "从榛子云刷新状态",
             "自定义文本",  # the template filter
@@ -290,6 +335,8 @@ def test_message_list_is_chinese(chinese_admin):
             "Refresh the status",
             "free text",
             "Search by phone number",
+            "Reconciliation failed",
+            "never received",
         ],
     )
 
@@ -344,7 +391,7 @@ def test_report_list_is_chinese(chinese_admin):
     html = page(chinese_admin, REPORTS_URL)
     assert_chinese(
         html,
-        present=["状态报告", "孤立报告", "服务商状态", "来源", "回调"],
+        present=["状态报告", '<span class="zhenzi-orphan">孤立报告</span>', "来源", "回调"],
         absent=["Orphan", "Provider&#x27;s status", "Source", ">callback<"],
     )
 
@@ -362,6 +409,22 @@ def test_balance_page_is_chinese(chinese_admin):
             "Latest readings",
             "Read the balance again now",
         ],
+    )
+
+
+@pytest.mark.django_db
+def test_balance_page_explains_an_unreachable_provider_in_chinese(chinese_admin, settings):
+    settings.ZHENZI = {**settings.ZHENZI, "API_URL": "http://127.0.0.1:9"}  # nothing listens
+    html = page(chinese_admin, BALANCE_URL)
+    assert_chinese(
+        html,
+        present=[
+            "无法从榛子云读取余额。<br>",
+            "无法连接榛子云，或其未返回可用的应答：无法连接 http://127.0.0.1:9/account/balance.do，"
+            "请求未发出（",
+            "尚未记录过余额。",
+        ],
+        absent=["Could not reach", "nothing was sent"],
     )
 
 
@@ -402,6 +465,13 @@ def test_send_form_errors_and_outcome_are_chinese(chinese_admin, sandbox):
     ).content.decode()
     assert "请更正以下错误。" in refused
     assert "请填写短信内容或模板ID，不能同时填写。" in refused
+
+    bad_template = chinese_admin.post(
+        SEND_URL,
+        {"numbers": "13800138000", "message": "", "template_id": "a b", "mode": "now"},
+    ).content.decode()
+    assert "“a b”不是有效的模板ID：模板ID不能包含空格。" in bad_template
+    assert "is not a template id" not in bad_template
 
     sent = chinese_admin.post(
         SEND_URL,

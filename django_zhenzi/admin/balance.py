@@ -14,7 +14,7 @@ from django.urls import URLPattern, path
 from django.utils.translation import gettext as _
 
 from django_zhenzi import services
-from django_zhenzi.admin.common import describe_error
+from django_zhenzi.admin.common import compact_time, describe_error
 from django_zhenzi.charts import balance_chart
 from django_zhenzi.client import ZhenziError
 from django_zhenzi.conf import zhenzi_settings
@@ -67,15 +67,20 @@ class BalanceSnapshotAdmin(admin.ModelAdmin):
             "opts": self.opts,
             "media": self.media,
             "reading": reading,
+            "read_at": compact_time(reading.read_at) if reading is not None else "",
             "error": error,
             "last_snapshot": snapshots[0] if snapshots and reading is None else None,
+            "last_recorded_at": compact_time(snapshots[0].recorded_at) if snapshots else "",
             "threshold": threshold,
             "low": known is not None and known < threshold,
             "chart": balance_chart(
                 [(snapshot.recorded_at, snapshot.balance) for snapshot in reversed(snapshots)],
                 threshold=threshold,
             ),
-            "recent": snapshots[:RECENT_SNAPSHOTS],
+            "recent": [
+                (compact_time(snapshot.recorded_at), snapshot.balance)
+                for snapshot in snapshots[:RECENT_SNAPSHOTS]
+            ],
             "cache_seconds": zhenzi_settings.BALANCE_CACHE_SECONDS,
         }
         return TemplateResponse(request, "django_zhenzi/admin/balance.html", context)

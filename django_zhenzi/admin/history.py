@@ -25,9 +25,13 @@ from django_zhenzi import services
 from django_zhenzi.admin.common import (
     EstimatedCountPaginator,
     ReadOnlyModelAdmin,
+    clipped,
     describe_error,
+    describe_stored_error,
     explain_code,
+    explain_code_sentence,
     status_badge,
+    time_column,
 )
 from django_zhenzi.admin.sending import SEND_PERMISSION, send_messages
 from django_zhenzi.models import Message, Status, StatusReport
@@ -37,6 +41,8 @@ from django_zhenzi.models import Message, Status, StatusReport
 REFRESH_LIMIT = 100
 #: How many template IDs the template filter offers.
 TEMPLATE_FILTER_CHOICES = 50
+#: The list cuts its text columns where they end; text past this many characters is left out of
+#: the cell (its tooltip holds all of it).
 CONTENT_EXCERPT_LENGTH = 60
 ERROR_EXCERPT_LENGTH = 80
 
@@ -77,9 +83,11 @@ class StatusReportInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
-    fields = ("received_at", "source", "status", "raw_status", "number", "payload")
+    fields = ("received_at_column", "source", "status", "raw_status", "number", "payload")
     readonly_fields = fields
     ordering = ("received_at", "id")
+
+    received_at_column = time_column(StatusReport, "received_at")
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # The reports belong to the message: whoever may see it may see them.
@@ -146,14 +154,14 @@ class MessageAdmin(ReadOnlyModelAdmin):
 
     change_list_template = "django_zhenzi/admin/message_change_list.html"
     list_display = (
-        "created_at",
+        "created_at_column",
         "number",
         "status_label",
         "content_excerpt",
         "attempts",
         "last_error",
     )
-    list_display_links = ("created_at", "number")
+    list_display_links = ("created_at_column", "number")
     list_filter = ("status", ("created_at", admin.DateFieldListFilter), TemplateFilter)
     search_fields = ("number__contains", "message_id__exact", "text")
     search_help_text = _("Search by phone number, complete messageId or text.")
@@ -195,7 +203,14 @@ class MessageAdmin(ReadOnlyModelAdmin):
         ),
         (
             _("Errors and answers"),
-            {"fields": ("error_code", "error_explanation", "error_text", "provider_answer")},
+            {
+                "fields": (
+                    "error_code",
+                    "error_explanation",
+                    "error_description",
+                    "provider_answer",
+                )
+            },
         ),
     )
     readonly_fields = tuple(name for _title, options in fieldsets for name in options["fields"])
@@ -213,36 +228,54 @@ class MessageAdmin(ReadOnlyModelAdmin):
 
     # Columns
 
+    created_at_column = time_column(Message, "created_at")
+
     @admin.display(description=_("status"), ordering="status")
     def status_label(self, message: Message) -> SafeString:
         return status_badge(message.status)
 
     @admin.display(description=_("text or template"))
-    def content_excerpt(self, message: Message) -> str:
+    def content_excerpt(self, message: Message) -> SafeString:
         if message.template_id:
             params = ", ".join(str(value) for value in message.template_params or ())
-            return gettext("template %(id)s (%(params)s)") % {
+            content = gettext("template %(id)s (%(params)s)") % {
                 "id": message.template_id,
                 "params": params,
             }
-        return Truncator(message.text).chars(CONTENT_EXCERPT_LENGTH)
+        else:
+            content = message.text
+        return clipped(Truncator(content).chars(CONTENT_EXCERPT_LENGTH), title=content)
 
     @admin.display(description=_("last error"))
     def last_error(self, message: Message) -> SafeString | str:
         if message.error_code is not None:
             meaning, hint = explain_code(message.error_code)
-            return format_html('<span title="{}">{} {}</span>', hint, message.error_code, meaning)
+            return clipped(f"{message.error_code} {meaning}", title=hint)
         if message.error_text:
-            excerpt = Truncator(message.error_text).chars(ERROR_EXCERPT_LENGTH)
-            return format_html('<span title="{}">{}</span>', message.error_text, excerpt)
+            described = describe_stored_error(message.error_text)
+            return clipped(Truncator(described).chars(ERROR_EXCERPT_LENGTH), title=described)
         return ""
 
     @admin.display(description=_("what the error code means"))
-    def error_explanation(self, message: Message) -> str:
+    def error_explanation(self, message: Message) -> str | None:
         if message.error_code is None:
-            return ""
-        meaning, hint = explain_code(message.error_code)
-        return f"{meaning}. {hint}"
+            return None  # shown as the admin's empty value, like the fields around it
+        return explain_code_sentence(message.error_code)
+
+    @admin.display(description=Message._meta.get_field("error_text").verbose_name)
+    def error_description(self, message: Message) -> SafeString | str | None:
+        """The stored error text in the page's language, with the text as stored beneath it
+        when they differ (it is what logs and other tools show)."""
+        if not message.error_text:
+            return None
+        described = describe_stored_error(message.error_text)
+        if described == message.error_text:
+            return described
+        return format_html(
+            '{}<div class="zhenzi-stored">{}</div>',
+            described,
+            gettext("As stored: %(text)s") % {"text": message.error_text},
+        )
 
     # Actions
 
@@ -380,13 +413,11 @@ class StatusReportAdmin(ReadOnlyModelAdmin):
     """Every delivery report as received, read-only; orphans are easy to find."""
 
     list_display = (
-        "received_at",
-        "reported_message_id",
+        "received_at_column",
+        "reported_message_id_column",
         "message_link",
-        "orphan",
         "number",
-        "status",
-        "raw_status",
+        "status_label",
         "source",
     )
     list_filter = (
@@ -415,15 +446,27 @@ class StatusReportAdmin(ReadOnlyModelAdmin):
     class Media:
         css = CSS
 
+    received_at_column = time_column(StatusReport, "received_at")
+
+    @admin.display(
+        description=StatusReport._meta.get_field("reported_message_id").verbose_name,
+        ordering="reported_message_id",
+    )
+    def reported_message_id_column(self, report: StatusReport) -> SafeString:
+        return clipped(report.reported_message_id)
+
     @admin.display(description=_("message"), ordering="message")
-    def message_link(self, report: StatusReport) -> SafeString | str:
+    def message_link(self, report: StatusReport) -> SafeString:
+        """A link to the report's message, or a mark saying it has none (yet)."""
         if report.message_id is None:
-            return ""
+            return format_html('<span class="zhenzi-orphan">{}</span>', _("orphan"))
         url = reverse(
             f"{self.admin_site.name}:django_zhenzi_message_change", args=[report.message_id]
         )
         return format_html('<a href="{}">#{}</a>', url, report.message_id)
 
-    @admin.display(description=_("orphan"), boolean=True, ordering="message")
-    def orphan(self, report: StatusReport) -> bool:
-        return report.is_orphan
+    @admin.display(description=_("status"), ordering="status")
+    def status_label(self, report: StatusReport) -> SafeString:
+        """The status the report was understood as, beside the provider's own word."""
+        badge = status_badge(report.status) if report.status else ""
+        return format_html('{} <span class="zhenzi-raw">{}</span>', badge, report.raw_status)

@@ -19,6 +19,7 @@ from django.utils.translation import ngettext
 from django_zhenzi.api import send_sms
 from django_zhenzi.client import MAX_MESSAGE_LENGTH, ZhenziInputError, message_length
 from django_zhenzi.forms import SendForm, list_numbers
+from django_zhenzi.limits import RateLimited
 from django_zhenzi.models import Message, Status
 
 SEND_PERMISSION = "django_zhenzi.send_message"
@@ -41,6 +42,8 @@ def send_messages(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpRe
                 queue=form.queue,
             )
         except ZhenziInputError as error:  # the form checks the same rules: a safety net
+            form.add_input_error(error)
+        except RateLimited as error:  # ZHENZI["LIMIT_ALL_SENDS"]: its text is translated
             form.add_error(None, str(error))
         else:
             rows = sent if isinstance(sent, list) else [sent]
