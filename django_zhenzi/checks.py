@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import ipaddress
 import string
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -32,6 +31,7 @@ from django_zhenzi.conf import (
     SETTINGS,
     ZHENZI_BACKEND,
     Setting,
+    is_loopback,
 )
 
 TAG = "django_zhenzi"
@@ -234,21 +234,12 @@ def check_api_url(config: dict[str, Any]) -> list[CheckMessage]:
     ]
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name
-        return False
-
-
 @_zhenzi_check(Tags.security)
 def check_api_url_uses_https(config: dict[str, Any]) -> list[CheckMessage]:
     """E007: appId and appSecret travel as plain form fields, so only HTTPS may leave the host."""
     url = _value(config, "API_URL")
     parts = None if url is _WRONG_TYPE else _split_http_url(url)
-    if parts is None or parts.scheme == "https" or _is_loopback(parts.hostname):
+    if parts is None or parts.scheme == "https" or is_loopback(parts.hostname):
         return []
     return [
         Error(

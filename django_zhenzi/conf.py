@@ -7,6 +7,7 @@ their settings module (the example project and the test settings use django-envi
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,6 +218,16 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` is this machine: ``localhost``, 127.0.0.0/8 or ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:  # a host name
+        return False
+
+
 def configured() -> dict[str, Any]:
     """The project's ``ZHENZI`` dict as written (empty when absent or not a dict)."""
     value = getattr(django_settings, "ZHENZI", {})
@@ -244,9 +255,12 @@ class ZhenziSettings:
 
     @property
     def callback_tokens(self) -> tuple[str, ...]:
-        """Every valid callback token (one string or a list of them in the settings)."""
+        """Every valid callback token (one string or a list of them in the settings); a value of
+        another type counts as none (check E003 reports it)."""
         value = self.CALLBACK_TOKEN
-        tokens = [value] if isinstance(value, str) else list(value or ())
+        tokens = [value] if isinstance(value, str) else value
+        if not isinstance(tokens, (list, tuple)):
+            return ()
         return tuple(token for token in tokens if isinstance(token, str) and token)
 
     def __repr__(self) -> str:

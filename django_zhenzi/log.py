@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
-from functools import cache
-
-from django.urls import reverse
 
 MASK = "[removed]"
 
 
-@cache
-def callback_path_pattern() -> re.Pattern[str]:
-    """The callback's path up to its token (group 1), followed by the token."""
-    prefix = reverse("django_zhenzi:callback", kwargs={"token": "token"}).removesuffix("token/")
-    return re.compile("(" + re.escape(prefix) + r")[^/\s?\"]+")
+#: ``.../callback/<token>`` wherever the project mounted the app's URLs (a prefix, a language
+#: code, a script name): group 1 keeps the path, the token that follows is replaced.
+CALLBACK_PATH = re.compile(r"(/callback/)[^/\s?\"]+")
 
 
 class HideCallbackToken(logging.Filter):
@@ -29,7 +24,7 @@ class HideCallbackToken(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = callback_path_pattern().sub(r"\g<1>" + MASK, message)
+        masked = CALLBACK_PATH.sub(r"\g<1>" + MASK, message)
         if masked != message:
             record.msg, record.args = masked, None
         return True

@@ -107,17 +107,6 @@ class Message(models.Model):
             "status": self.get_status_display(),
         }
 
-    @property
-    def is_template(self) -> bool:
-        return bool(self.template_id)
-
-    @property
-    def content(self) -> str:
-        """The text, or the template and its parameters, for display."""
-        if self.template_id:
-            return f"#{self.template_id} {self.template_params}"
-        return self.text
-
 
 class StatusReport(models.Model):
     """One delivery report, received on the callback or learnt by polling; kept raw."""

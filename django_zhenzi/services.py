@@ -28,7 +28,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
-from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, transaction
 from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
@@ -37,6 +36,7 @@ from django.utils import timezone
 from django_zhenzi import signals
 from django_zhenzi.backends import OperationNotSupported, OutgoingSms, get_backend
 from django_zhenzi.client import (
+    ACCOUNT_ERROR_CODES,
     SmsRecord,
     ZhenziAPIError,
     ZhenziError,
@@ -148,6 +148,9 @@ def create_messages(
             row.error_text = str(error)
         rows.append(row)
     Message.objects.bulk_create(rows)
+    for row in rows:
+        if row.status == Status.FAILED:
+            signals.message_failed.send_robust(sender=Message, message=row, reason=row.error_text)
     if not queue:
         # bulk_create does not return primary keys on every database: look them up by messageId.
         message_ids = [row.message_id for row in rows if row.status == Status.QUEUED]
@@ -161,6 +164,10 @@ def send_now(message_ids: Sequence[str]) -> None:
     for message in claim(Q(message_id__in=message_ids), token, limit=len(message_ids)):
         send_claimed(message, token)
 
+
+#: Seconds a ``--loop`` worker waits after the provider refused the account (wrong appSecret,
+#: app disabled, IP not whitelisted...) before it tries again.
+ACCOUNT_ERROR_PAUSE = 60.0
 
 #: Why a code message is never sent a second time.
 MASKED_NOT_RESENT = (
@@ -290,24 +297,31 @@ def _move(message: Message, token: str, from_status: str, **changes: Any) -> boo
     return bool(updated)
 
 
-def _claim_still_held(message: Message, token: str) -> bool:
-    """Whether this worker may still send ``message``, renewing its claim if it is getting old.
+class BatchClaim:
+    """A worker's claim on its batch, renewed as a whole once it gets old.
 
     A claim dates from its batch's start: a batch slower than CLAIM_TIMEOUT would otherwise look
     like a dead worker's, and its later messages be reconciled and sent by another worker while
-    this one still sends them. Renewing once a claim is older than half the slack between
-    CLAIM_TIMEOUT and one request (2 x TIMEOUT) keeps every request inside its claim, at no cost
-    for the usual fast batch.
+    this one still sends them. Renewing every row still held once the claim is older than half
+    the slack between CLAIM_TIMEOUT and one request (2 x TIMEOUT) keeps every request inside its
+    claim, at no cost for the usual fast batch.
     """
-    moment = now()
-    slack = float(zhenzi_settings.CLAIM_TIMEOUT) - 2 * float(zhenzi_settings.TIMEOUT)
-    if message.claimed_at and moment - message.claimed_at < timedelta(seconds=max(slack, 0) / 2):
-        return True
-    renewed = Message.objects.filter(pk=message.pk, claim_token=token, status=Status.SENDING)
-    if not renewed.update(claimed_at=moment):
-        return False
-    message.claimed_at = moment
-    return True
+
+    def __init__(self, token: str, messages: Sequence[Message]) -> None:
+        self.token = token
+        self.since = min((m.claimed_at for m in messages if m.claimed_at), default=now())
+        self.held = {message.pk for message in messages}
+
+    def holds(self, message: Message) -> bool:
+        """Whether this worker may still send ``message`` (renewing the claim when due)."""
+        moment = now()
+        slack = float(zhenzi_settings.CLAIM_TIMEOUT) - 2 * float(zhenzi_settings.TIMEOUT)
+        if moment - self.since >= timedelta(seconds=max(slack, 0) / 2):
+            ours = Message.objects.filter(claim_token=self.token, status=Status.SENDING)
+            ours.update(claimed_at=moment)
+            self.held = set(ours.values_list("pk", flat=True))
+            self.since = moment
+        return message.pk in self.held
 
 
 def send_claimed(
@@ -323,8 +337,6 @@ def send_claimed(
     without it a masked message fails rather than send its mask. A success is recorded at once,
     or handed to ``sent`` to be recorded with others in one UPDATE.
     """
-    if not _claim_still_held(message, token):
-        return message  # taken for a dead worker's: another worker reconciles it
     if content is None and message.content_masked:
         _fail(message, token, Status.SENDING, None, MASKED_NOT_RESENT)
         return message
@@ -373,7 +385,13 @@ class SentBuffer:
     def add(self, message: Message, answer: dict[str, Any]) -> None:
         self.pending.append((message, answer))
         self.oldest = self.oldest or now()
-        if len(self.pending) >= self.size or now() - self.oldest >= self.max_age:
+        if len(self.pending) >= self.size:
+            self.flush()
+        else:
+            self.flush_if_old()
+
+    def flush_if_old(self) -> None:
+        if self.oldest is not None and now() - self.oldest >= self.max_age:
             self.flush()
 
     def flush(self) -> None:
@@ -559,11 +577,14 @@ class PassResult:
     reconciled: int = 0
     expired_claims: int = 0
     claimed: int = 0
+    #: Why the pass stopped early: the provider refused the account (wrong secret, ...).
+    halted: str = ""
 
     def add(self, other: PassResult) -> None:
         for name in ("sent", "failed", "retried", "unknown", "reconciled", "expired_claims"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.claimed += other.claimed
+        self.halted = self.halted or other.halted
 
     def count(self, message: Message) -> None:
         attribute = {
@@ -580,24 +601,40 @@ class PassResult:
 
 def work_batch(*, batch_size: int = 100, stop: threading.Event | None = None) -> PassResult:
     """One step of one worker: expire stale claims, reconcile a batch of ``unknown`` messages,
-    then claim and send a batch of due ones. Claimed messages not yet tried when ``stop`` is set
-    go back to the queue."""
+    then claim and send a batch of due ones.
+
+    Claimed messages not yet tried go back to the queue when ``stop`` is set, and when the
+    provider refuses the account itself (``ACCOUNT_ERROR_CODES``): every further message would
+    fail the same way, so the pass ends with ``halted`` set instead.
+    """
+    get_backend()  # a broken BACKEND setting raises here, before anything is claimed
     result = PassResult(expired_claims=expire_stale_claims())
     token = new_claim_token()
     for message in claim_unknown(token, batch_size):
+        if stop is not None and stop.is_set():
+            break
         reconcile(message, token)
         result.reconciled += 1
     batch = claim_due(token, batch_size)
     result.claimed = len(batch)
+    claim_held = BatchClaim(token, batch)
     sent = SentBuffer(token)
-    tried = batch
-    for index, message in enumerate(batch):
-        if stop is not None and stop.is_set():
-            tried = batch[:index]
-            release(batch[index:], token)
-            break
-        send_claimed(message, token, sent=sent)
-    sent.flush()
+    tried: list[Message] = []
+    try:
+        for index, message in enumerate(batch):
+            if stop is not None and stop.is_set():
+                release(batch[index:], token)
+                break
+            sent.flush_if_old()
+            if not claim_held.holds(message):
+                continue  # taken for a dead worker's: another worker reconciles it
+            tried.append(send_claimed(message, token, sent=sent))
+            if message.status == Status.FAILED and message.error_code in ACCOUNT_ERROR_CODES:
+                result.halted = message.error_text
+                release(batch[index + 1 :], token)
+                break
+    finally:
+        sent.flush()
     for message in tried:
         result.count(message)
     return result
@@ -639,19 +676,38 @@ def run_workers(
             budget[0] -= granted
             return granted
 
+    errors: list[BaseException] = []
+
     def work() -> None:
         while not stop.is_set():
             room = take(batch_size)
             if room <= 0:
                 return
-            result = work_batch(batch_size=room, stop=stop)
+            try:
+                result = work_batch(batch_size=room, stop=stop)
+            except Exception:
+                with lock:
+                    if budget[0] is not None:
+                        budget[0] += room
+                if not loop:
+                    raise
+                # A database or configuration failure: its claims are reconciled once they
+                # expire. Say so, wait, and go on rather than let the worker die quietly.
+                logger.exception("A worker pass failed; trying again in %s s", idle_wait)
+                stop.wait(idle_wait)
+                continue
             with lock:
                 total.add(result)
                 if budget[0] is not None:
                     budget[0] += room - result.claimed
             if on_batch is not None:
                 on_batch(result)
-            if result.claimed == 0 and result.reconciled == 0:
+            if result.halted:
+                logger.error("The provider refused the account: %s", result.halted)
+                if not loop:
+                    return
+                stop.wait(ACCOUNT_ERROR_PAUSE)
+            elif result.claimed == 0 and result.reconciled == 0:
                 if not loop:
                     return
                 stop.wait(idle_wait)
@@ -659,6 +715,8 @@ def run_workers(
     def work_in_thread() -> None:
         try:
             work()
+        except Exception as error:
+            errors.append(error)
         finally:
             connections.close_all()  # this thread's connections only
 
@@ -673,6 +731,8 @@ def run_workers(
         thread.start()
     for thread in threads:
         thread.join()
+    if errors:
+        raise errors[0]
     return total
 
 
@@ -742,6 +802,9 @@ def _advance(message: Message, status: str, raw_status: str, moment: datetime) -
         signals.status_changed.send_robust(
             sender=Message, message=message, old_status=old_status, new_status=status
         )
+        if old_status in (Status.QUEUED, Status.UNKNOWN, Status.FAILED):
+            # Nothing else said it was sent: the report proves it.
+            signals.message_sent.send_robust(sender=Message, message=message)
     return bool(updated)
 
 
@@ -781,8 +844,9 @@ def sync_statuses(*, older_than: float | None = None, limit: int = 500) -> int:
         except OperationNotSupported:
             return finished
         except ZhenziError as error:
-            logger.warning("Status sync of %s failed: %s", message.message_id, error)
-            continue
+            # A provider that is down fails every look-up alike: one timeout, not one per message.
+            logger.warning("Status sync stopped at %s: %s", message.message_id, error)
+            return finished
         finished += apply_polled_record(message, record)
     return finished
 
@@ -822,10 +886,12 @@ def requeue_failed(messages: QuerySet[Message]) -> tuple[int, int]:
 
     A message is failed only when the provider refused it or never got it, so sending it again
     cannot make a duplicate; it keeps its messageId and its attempt count. Rows are locked and
-    moved with a conditional update, so a row that changed meanwhile is skipped.
+    moved with a conditional update, so a row that changed meanwhile is skipped. Verification
+    code messages are skipped: their code was never stored, so they cannot be sent again.
     """
     total = messages.count()
-    failed_ids = list(messages.filter(status=Status.FAILED).values_list("pk", flat=True))
+    failed = messages.filter(status=Status.FAILED, content_masked=False)
+    failed_ids = list(failed.values_list("pk", flat=True))
     requeued = 0
     for start in range(0, len(failed_ids), REQUEUE_CHUNK_SIZE):
         chunk = failed_ids[start : start + REQUEUE_CHUNK_SIZE]
@@ -929,10 +995,7 @@ def balance_cache_key() -> str:
 def check_backend() -> None:
     """Build the configured backend now, so a configuration mistake shows before anything is
     stored. Raises ImproperlyConfigured; makes no provider call."""
-    try:
-        get_backend()
-    except ImportError as error:
-        raise ImproperlyConfigured(f"ZHENZI['BACKEND'] cannot be imported: {error}") from error
+    get_backend()
 
 
 @dataclass(frozen=True)

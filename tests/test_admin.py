@@ -17,6 +17,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone, translation
 
 from django_zhenzi import charts, services, signals
@@ -1226,3 +1227,23 @@ def test_chart_time_axis_is_compact_in_every_language(language):
     labels += [span.text for span in svg.iter("tspan")]
     assert labels[:2] == ["2026-05-02", "00:00"]
     assert labels[-2:] == ["2026-05-02", "08:00"]
+
+
+@pytest.mark.parametrize("model", ["message", "statusreport", "verificationcode"])
+def test_history_rows_cannot_be_deleted_from_the_admin(admin_client, model):
+    from django_zhenzi.models import Message, StatusReport, VerificationCode
+
+    row = {
+        "message": lambda: Message.objects.create(number="13800138000", text="x"),
+        "statusreport": lambda: StatusReport.objects.create(reported_message_id="m1"),
+        "verificationcode": lambda: VerificationCode.objects.create(
+            number="13800138000", purpose="login", code_hash="x", expires_at=timezone.now()
+        ),
+    }[model]()
+
+    page = admin_client.get(reverse(f"admin:django_zhenzi_{model}_changelist"))
+    response = admin_client.post(reverse(f"admin:django_zhenzi_{model}_delete", args=[row.pk]))
+
+    assert "delete_selected" not in page.content.decode()
+    assert response.status_code == 403
+    assert type(row).objects.filter(pk=row.pk).exists()

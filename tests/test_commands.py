@@ -660,3 +660,16 @@ def test_cleanup_refuses_bad_days(aged_rows, args, expected):
 
     assert expected in error
     assert Message.objects.count() == 14
+
+
+def test_send_stops_cleanly_when_an_abuse_limit_refuses(sandbox, settings):
+    settings.ZHENZI = {
+        **settings.ZHENZI,
+        "API_URL": sandbox.url,
+        "LIMIT_ALL_SENDS": True,
+        "LIMIT_SITE_PER_MINUTE": 1,
+    }
+    _, _, error = run_failing("zhenzi_send", "13800138000", "13900139000", message="【测试】通知")
+
+    assert "abuse limit refused" in error
+    assert Message.objects.count() == 0

@@ -28,3 +28,10 @@ def test_other_paths_are_left_alone():
     assert HideCallbackToken().filter(entry) is True
     assert entry.getMessage() == '"GET /admin/ HTTP/1.1" 200'
     assert entry.args == ("GET", "/admin/", 200)
+
+
+def test_a_prefixed_path_is_masked_too():
+    entry = record('"POST /zh-hans/sms/hooks/callback/%s/ HTTP/1.1" 200', TOKEN)
+
+    assert HideCallbackToken().filter(entry) is True
+    assert entry.getMessage() == f'"POST /zh-hans/sms/hooks/callback/{MASK}/ HTTP/1.1" 200'

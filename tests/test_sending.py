@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
+import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
@@ -308,3 +309,113 @@ def test_a_report_that_overtakes_a_buffered_success_wins(locmem, received_signal
     assert message.provider_answer == {"code": 0, "data": "locmem"}
     assert [name for name, _ in received_signals].count("message_sent") == 1
     assert claimed.status == Status.DELIVERED
+
+
+def test_an_account_error_halts_the_pass_and_leaves_the_rest_queued(sandbox, settings):
+    settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url, "APP_SECRET": "reset-in-console"}
+    send_sms([f"1380013{n:04d}" for n in range(10)], "【测试】通知", queue=True)
+
+    result = services.run_workers()
+
+    assert result.failed == 1
+    assert "110" in result.halted
+    assert Message.objects.filter(status=Status.FAILED, error_code=110).count() == 1
+    assert set(Message.objects.exclude(status=Status.FAILED).values_list("status", "attempts")) == {
+        (Status.QUEUED, 0)
+    }
+
+
+def test_the_worker_command_stops_with_the_account_error(sandbox, settings):
+    from django.core.management import CommandError, call_command
+
+    settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url, "APP_ID": "deleted-app"}
+    send_sms(["13800138000", "13900139000"], "【测试】通知", queue=True)
+
+    with pytest.raises(CommandError, match="refused the account"):
+        call_command("zhenzi_send_queued", verbosity=0)
+    assert Message.objects.filter(status=Status.QUEUED).count() == 1
+
+
+def test_a_backend_that_cannot_be_imported_claims_nothing(settings):
+    from django.core.management import CommandError, call_command
+
+    settings.ZHENZI = {**settings.ZHENZI, "BACKEND": "django_zhenzi.backends.nowhere.SmsBackend"}
+    Message.objects.create(number="13800138000", text="【测试】通知")
+
+    with pytest.raises(CommandError, match="cannot be imported"):
+        call_command("zhenzi_send_queued", verbosity=0)
+    assert Message.objects.get().status == Status.QUEUED
+
+
+def test_a_failing_pass_is_logged_and_the_loop_goes_on(locmem, monkeypatch, caplog):
+    send_sms("13800138000", "【测试】通知", queue=True)
+    real_work_batch = services.work_batch
+    calls = []
+    stop = threading.Event()
+
+    def flaky(**kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise DatabaseError("the database went away")
+        result = real_work_batch(**kwargs)
+        stop.set()
+        return result
+
+    monkeypatch.setattr(services, "work_batch", flaky)
+    total = services.run_workers(loop=True, idle_wait=0.01, stop=stop)
+
+    assert total.sent == 1
+    assert "A worker pass failed" in caplog.text
+    assert "the database went away" in caplog.text
+
+
+def test_a_buffered_success_is_recorded_once_it_is_old(locmem, monkeypatch):
+    message = send_sms("13800138000", "【测试】通知", queue=True)
+    token = services.new_claim_token()
+    (claimed,) = services.claim_due(token, 10)
+    buffer = services.SentBuffer(token, max_age=1.0)
+    services.send_claimed(claimed, token, sent=buffer)
+    buffer.flush_if_old()
+    message.refresh_from_db()
+    assert message.status == Status.SENDING
+
+    later(monkeypatch, 2)
+    buffer.flush_if_old()
+
+    message.refresh_from_db()
+    assert message.status == Status.SENT
+
+
+def test_a_report_proving_an_unknown_message_went_out_says_it_was_sent(locmem, received_signals):
+    message = send_sms("13800138000", "【测试】通知", queue=True)
+    Message.objects.filter(pk=message.pk).update(status=Status.UNKNOWN)
+
+    services.apply_report(services.ReportData(message.message_id, "DELIVRD"))
+
+    assert [name for name, _ in received_signals] == ["status_changed", "message_sent"]
+
+
+def test_a_bad_number_in_a_batch_says_it_failed(locmem, received_signals):
+    send_sms(["13800138000", "12345"], "【测试】通知", queue=True)
+
+    assert [(name, kw["message"].number) for name, kw in received_signals] == [
+        ("message_failed", "12345")
+    ]
+
+
+def test_verification_code_messages_are_not_requeued(locmem):
+    message = Message.objects.create(
+        number="13800138000", text="验证码******", status=Status.FAILED, content_masked=True
+    )
+
+    assert services.requeue_failed(Message.objects.all()) == (0, 1)
+    message.refresh_from_db()
+    assert message.status == Status.FAILED
+
+
+@pytest.mark.parametrize("token", [42, None, {"a": "b"}])
+def test_a_callback_token_of_the_wrong_type_counts_as_none(settings, token):
+    from django_zhenzi.conf import zhenzi_settings
+
+    settings.ZHENZI = {**settings.ZHENZI, "CALLBACK_TOKEN": token}
+    assert zhenzi_settings.callback_tokens == ()

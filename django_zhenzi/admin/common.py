@@ -318,3 +318,6 @@ class ReadOnlyModelAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # every row is history; zhenzi_cleanup removes old ones

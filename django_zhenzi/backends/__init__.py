@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from django_zhenzi.backends.base import BaseSmsBackend, OperationNotSupported, OutgoingSms
@@ -16,6 +17,8 @@ _per_thread = threading.local()
 
 def get_backend() -> BaseSmsBackend:
     """This thread's backend for the current settings (made again when they change).
+
+    Raises ImproperlyConfigured when the backend cannot be imported or configured.
 
     One instance per thread keeps one HTTP connection pool per worker thread, reused across
     messages.
@@ -32,6 +35,12 @@ def get_backend() -> BaseSmsBackend:
         return cached[1]
     if cached is not None:
         cached[1].close()
-    backend = import_string(zhenzi_settings.BACKEND)()
+    try:
+        backend_class = import_string(zhenzi_settings.BACKEND)
+    except ImportError as error:
+        raise ImproperlyConfigured(
+            f"ZHENZI['BACKEND'] = {zhenzi_settings.BACKEND!r} cannot be imported: {error}"
+        ) from error
+    backend = backend_class()
     _per_thread.backend = (key, backend)
     return backend

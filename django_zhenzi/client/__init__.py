@@ -18,6 +18,7 @@ from django_zhenzi.client.api import (
     parse_china_time,
 )
 from django_zhenzi.client.errors import (
+    ACCOUNT_ERROR_CODES,
     ERROR_CODES,
     ErrorCode,
     ZhenziAPIError,
@@ -40,6 +41,7 @@ from django_zhenzi.client.validation import (
 )
 
 __all__ = [
+    "ACCOUNT_ERROR_CODES",
     "BALANCE_PATH",
     "CHINA_TZ",
     "ERROR_CODES",

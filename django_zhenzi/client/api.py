@@ -221,6 +221,9 @@ class ZhenziClient:
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
+            # requests keeps the prepared request, whose body holds the app secret, on its error:
+            # drop it before the error becomes our error's __cause__.
+            exc.request = exc.response = None
             error = self._transport_error(exc, path)
             self._log(path, fields, started, f"{type(error).__name__}: {error}")
             raise error from exc
@@ -265,7 +268,7 @@ class ZhenziClient:
     def _decode_json(self, content: bytes | str, path: str) -> Any:
         try:
             return json.loads(content)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:
             raise ZhenziMaybeSentError(
                 f"The answer from {path} is not JSON",
                 endpoint=path,

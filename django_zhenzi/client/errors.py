@@ -128,6 +128,10 @@ ERROR_CODES: dict[int, ErrorCode] = {
 }
 
 
+#: Errors about the account or app, not the message: every further request gets them too.
+ACCOUNT_ERROR_CODES = frozenset({105, 106, 107, 110, 111})
+
+
 def explain(code: int) -> ErrorCode:
     """The explanation of a provider error code; unknown codes get a generic one."""
     try:

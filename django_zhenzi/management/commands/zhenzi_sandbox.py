@@ -7,26 +7,16 @@ project's settings: the appId and appSecret from ``ZHENZI``, and the host and po
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.management.base import CommandError, CommandParser
 from django.utils.translation import gettext_lazy as _
 
-from django_zhenzi.conf import zhenzi_settings
+from django_zhenzi.conf import is_loopback, zhenzi_settings
 from django_zhenzi.management.base import ZhenziCommand
 from django_zhenzi.sandbox import add_arguments, sandbox_from_options
 from django_zhenzi.sandbox.cli import run
-
-
-def _is_loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
 
 
 def defaults_from_settings() -> dict[str, Any]:
@@ -43,7 +33,7 @@ def defaults_from_settings() -> dict[str, Any]:
             port = url.port
         except ValueError:
             return defaults
-        if url.scheme == "http" and _is_loopback(url.hostname):
+        if url.scheme == "http" and is_loopback(url.hostname):
             defaults["host"] = url.hostname
             defaults["port"] = port or 80
     return defaults

@@ -19,7 +19,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from django_zhenzi import send_sms, services, signals
-from django_zhenzi.client import ZhenziInputError, normalize_number
+from django_zhenzi.client import ACCOUNT_ERROR_CODES, ZhenziInputError, normalize_number
+from django_zhenzi.limits import RateLimited
 from django_zhenzi.management.base import ZhenziCommand
 from django_zhenzi.models import Message, Status
 
@@ -28,7 +29,7 @@ CHUNK_SIZE = 500
 
 #: Provider errors every further message would get too (credentials, app, IP whitelist,
 #: account, balance): sending stops after the chunk that met one.
-STOP_CODES = frozenset({105, 106, 107, 108, 110, 111})
+STOP_CODES = ACCOUNT_ERROR_CODES | {108}
 
 #: Shortest run that gets a progress bar on a terminal (verbosity 2 always shows it).
 PROGRESS_MIN_TOTAL = 50
@@ -304,13 +305,21 @@ class Command(ZhenziCommand):
         try:
             for start in range(0, len(numbers), CHUNK_SIZE):
                 chunk = numbers[start : start + CHUNK_SIZE]
-                rows = send_sms(
-                    chunk,
-                    options["message"],
-                    template_id=options["template"],
-                    template_params=options["param"] or None,
-                    queue=queue,
-                )
+                try:
+                    rows = send_sms(
+                        chunk,
+                        options["message"],
+                        template_id=options["template"],
+                        template_params=options["param"] or None,
+                        queue=queue,
+                    )
+                except RateLimited as refusal:  # with ZHENZI["LIMIT_ALL_SENDS"]
+                    raise CommandError(
+                        _(
+                            "Stopped after {done} of {total} numbers: an abuse limit refused "
+                            "the rest ({refusal})."
+                        ).format(done=start, total=len(numbers), refusal=refusal)
+                    ) from refusal
                 if queue:
                     progress.advance(len(rows))
                 progress.clear()

@@ -6,7 +6,8 @@ import signal
 import threading
 from typing import Any
 
-from django.core.management.base import CommandParser
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -63,6 +64,10 @@ class Command(ZhenziCommand):
                 self.stdout.write(self._summary(result))
 
         try:
+            services.check_backend()
+        except ImproperlyConfigured as wrong:
+            raise CommandError(str(wrong)) from wrong
+        try:
             total = services.run_workers(
                 concurrency=options["concurrency"],
                 batch_size=options["batch_size"],
@@ -77,6 +82,10 @@ class Command(ZhenziCommand):
                 signal.signal(signum, handler)
         if verbosity >= 1:
             self.stdout.write(self._summary(total))
+        if total.halted:
+            raise CommandError(
+                _("Stopped: the provider refused the account. {reason}").format(reason=total.halted)
+            )
 
     def _stop_on_signals(self, stop: threading.Event) -> dict[int, Any]:
         def handle(signum: int, frame: object) -> None:
