@@ -36,6 +36,8 @@ STATUS_RANK: dict[str, int] = {
     Status.UNDELIVERED: 3,
 }
 FINAL_STATUSES = frozenset({Status.DELIVERED, Status.UNDELIVERED, Status.FAILED})
+#: The provider accepted the message (whatever its delivery report says).
+SENT_STATUSES = frozenset({Status.SENT, Status.DELIVERED, Status.UNDELIVERED})
 
 
 class Message(models.Model):

@@ -51,6 +51,7 @@ from django_zhenzi.client import (
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import (
     FINAL_STATUSES,
+    SENT_STATUSES,
     STATUS_RANK,
     BalanceSnapshot,
     Message,
@@ -587,14 +588,14 @@ class PassResult:
         self.halted = self.halted or other.halted
 
     def count(self, message: Message) -> None:
-        attribute = {
-            Status.SENT: "sent",
-            Status.DELIVERED: "sent",
-            Status.UNDELIVERED: "sent",
-            Status.FAILED: "failed",
-            Status.QUEUED: "retried",
-            Status.UNKNOWN: "unknown",
-        }.get(message.status)
+        if message.status in SENT_STATUSES:
+            attribute = "sent"
+        else:
+            attribute = {
+                Status.FAILED: "failed",
+                Status.QUEUED: "retried",
+                Status.UNKNOWN: "unknown",
+            }.get(message.status)
         if attribute:
             setattr(self, attribute, getattr(self, attribute) + 1)
 

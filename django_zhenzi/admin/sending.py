@@ -20,10 +20,9 @@ from django_zhenzi.api import send_sms
 from django_zhenzi.client import MAX_MESSAGE_LENGTH, ZhenziInputError, message_length
 from django_zhenzi.forms import SendForm, list_numbers
 from django_zhenzi.limits import RateLimited
-from django_zhenzi.models import Message, Status
+from django_zhenzi.models import SENT_STATUSES, Message, Status
 
 SEND_PERMISSION = "django_zhenzi.send_message"
-SENT_STATUSES = frozenset({Status.SENT, Status.DELIVERED, Status.UNDELIVERED})
 
 
 def send_messages(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:

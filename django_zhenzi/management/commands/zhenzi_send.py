@@ -22,7 +22,7 @@ from django_zhenzi import send_sms, services, signals
 from django_zhenzi.client import ACCOUNT_ERROR_CODES, ZhenziInputError, normalize_number
 from django_zhenzi.limits import RateLimited
 from django_zhenzi.management.base import ZhenziCommand
-from django_zhenzi.models import Message, Status
+from django_zhenzi.models import SENT_STATUSES, Message, Status
 
 #: Numbers per ``send_sms`` call: the rows of one chunk are created, sent and printed together.
 CHUNK_SIZE = 500
@@ -33,8 +33,6 @@ STOP_CODES = ACCOUNT_ERROR_CODES | {108}
 
 #: Shortest run that gets a progress bar on a terminal (verbosity 2 always shows it).
 PROGRESS_MIN_TOTAL = 50
-
-SENT_STATUSES = frozenset({Status.SENT, Status.DELIVERED, Status.UNDELIVERED})
 
 
 @dataclass
