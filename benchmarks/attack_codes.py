@@ -8,8 +8,8 @@ actually sent and the most the limits allow; exits non-zero if more were sent.
     .venv/bin/python benchmarks/attack_codes.py [--set LIMIT_SITE_PER_DAY=5000 ...]
 
 It creates and drops a test database (SQLite, or DATABASE_URL as in the test suite). The clock is
-simulated (``services.now``), so one hour of attack runs in about a minute; ``--seconds 0`` sends
-every request at one instant.
+simulated (``services.clock.now``), so one hour of attack runs in about a minute; ``--seconds 0``
+sends every request at one instant.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def run_attack(
 
     import django_zhenzi
     from django_zhenzi.models import Message, RateLimitRefusal, Status
-    from django_zhenzi.services import now
+    from django_zhenzi.services.clock import now
 
     rng = random.Random(seed)
     targets = [f"138{index:08d}" for index in range(numbers)]
@@ -186,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_test_environment()
     databases = setup_databases(verbosity=0, interactive=False)
-    moment = [services.now()]
-    real_now = services.now
-    services.now = lambda: moment[0]
+    moment = [services.clock.now()]
+    real_now = services.clock.now
+    services.clock.now = lambda: moment[0]
     try:
         zhenzi = {**settings.ZHENZI, "BACKEND": LOCMEM, "CODE_MESSAGE": CODE_MESSAGE, **overrides}
         with override_settings(ZHENZI=zhenzi):
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                 seed=options.seed,
             )
     finally:
-        services.now = real_now
+        services.clock.now = real_now
         teardown_databases(databases, verbosity=0)
         teardown_test_environment()
     print(result.report())

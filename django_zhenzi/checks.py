@@ -318,6 +318,34 @@ def check_claim_timeout(config: dict[str, Any]) -> list[CheckMessage]:
     ]
 
 
+@_zhenzi_check()
+def check_reconcile_settle(config: dict[str, Any]) -> list[CheckMessage]:
+    """E011: RECONCILE_SETTLE must leave the provider time to record a late request."""
+    settle = _value(config, "RECONCILE_SETTLE")
+    timeout = _value(config, "TIMEOUT")
+    if _WRONG_TYPE in (settle, timeout) or not (timeout > 0 and settle > 0):
+        return []  # E003 or E008 already says what is wrong
+    if settle >= 3 * timeout:
+        return []
+    return [
+        Error(
+            format_lazy(
+                _(
+                    "ZHENZI['RECONCILE_SETTLE'] ({settle} s) must be at least three times "
+                    "ZHENZI['TIMEOUT'] ({timeout} s)."
+                ),
+                settle=settle,
+                timeout=timeout,
+            ),
+            hint=_(
+                "A request whose answer timed out may still be processed by the provider; a "
+                "message it has not recorded yet would be sent a second time. Minutes are safe."
+            ),
+            id="django_zhenzi.E011",
+        )
+    ]
+
+
 @_zhenzi_check(Tags.security)
 def check_callback_token_length(config: dict[str, Any]) -> list[CheckMessage]:
     """E009 for each token too short to resist guessing; names its position, never the token."""

@@ -125,6 +125,14 @@ SETTINGS: dict[str, Setting] = {
             "message arrived.",
         ),
         Setting(
+            "RECONCILE_SETTLE",
+            600.0,
+            (int, float),
+            "Seconds after an ambiguous outcome before the provider's 'not found' is believed "
+            "and the message sent again; until then it is asked again. Must be at least three "
+            "times TIMEOUT.",
+        ),
+        Setting(
             "STATUS_SYNC_AFTER",
             600.0,
             (int, float),

@@ -113,7 +113,7 @@ def check_send(
     if not wanted:
         return
     ip_subject = subject_for_ip(client_ip) if client_ip not in (None, "") else None
-    moment = services.now()
+    moment = services.clock.now()
     try:
         with transaction.atomic():
             for rule, subject, amount in _plan(wanted, ip_subject, code=code):

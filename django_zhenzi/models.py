@@ -24,6 +24,15 @@ class Status(models.TextChoices):
     UNKNOWN = "unknown", _("unknown (being reconciled)")
 
 
+class MaybeSent(models.TextChoices):
+    """Why a message may have reached the provider although no answer said so."""
+
+    NO = "", _("no")
+    NO_ANSWER = "no_answer", _("the provider's answer was lost")
+    CLAIM_EXPIRED = "claim_expired", _("its sender stopped before recording an answer")
+    DUPLICATE = "duplicate", _("the provider refused its messageId as already used")
+
+
 #: Statuses move forward only. ``failed`` and ``unknown`` sit beside the main line: a report of
 #: delivery still wins over them, since it proves the message went out.
 STATUS_RANK: dict[str, int] = {
@@ -80,6 +89,18 @@ class Message(models.Model):
             "The stored text hides a verification code; the message is never sent again from it."
         ),
     )
+    maybe_sent = models.CharField(
+        _("may have been sent"),
+        max_length=16,
+        choices=MaybeSent.choices,
+        blank=True,
+        default=MaybeSent.NO,
+        help_text=_(
+            "Set while an attempt's outcome is unsettled: the provider may have the message. "
+            "Cleared once the provider says whether it arrived. A failed message with this "
+            "mark is resent only with an explicit confirmation."
+        ),
+    )
     provider_answer = models.JSONField(_("provider's answer"), null=True, blank=True)
     provider_status = models.CharField(
         _("provider's status"),
@@ -89,13 +110,28 @@ class Message(models.Model):
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    polled_at = models.DateTimeField(
+        _("last polled at"),
+        null=True,
+        blank=True,
+        help_text=_("When 'zhenzi_status --sync' last asked the provider about it."),
+    )
+    next_poll_at = models.DateTimeField(
+        _("next poll at"),
+        null=True,
+        blank=True,
+        help_text=_("When 'zhenzi_status --sync' may ask again (the wait doubles each time)."),
+    )
     status_changed_at = models.DateTimeField(_("status changed at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("message")
         verbose_name_plural = _("messages")
         ordering = ["-created_at", "-id"]
-        permissions = [("send_message", _("Can send messages"))]
+        permissions = [
+            ("send_message", _("Can send messages")),
+            ("resend_maybe_sent", _("Can resend failed messages that may have been sent")),
+        ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="zhenzi_msg_queue_idx"),
             models.Index(fields=["status", "-created_at"], name="zhenzi_msg_status_idx"),

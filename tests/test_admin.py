@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 import uuid
 import xml.etree.ElementTree as ElementTree
@@ -486,7 +487,7 @@ def test_resend_requeues_failed_messages_and_says_which_were_skipped(login_with)
 
 
 def test_resend_handles_big_selections_in_chunks_and_signals_each_change(admin_client, monkeypatch):
-    monkeypatch.setattr(services, "REQUEUE_CHUNK_SIZE", 2)
+    monkeypatch.setattr(services.maintenance, "REQUEUE_CHUNK_SIZE", 2)
     failed = [make_message(status=Status.FAILED) for _ in range(5)]
     changes = []
 
@@ -1089,37 +1090,52 @@ def test_our_pages_are_translated_to_chinese(zhenzi, admin_client):
 # --- Stored error texts in the page's language ---------------------------------------------------
 
 
-def rendered(node: ast.expr) -> str | None:
-    """A string expression of services.py with sample values in its placeholders; None for
-    anything else."""
+def rendered(node: ast.expr, module: object) -> str | None:
+    """A string expression of a services module with sample values in its placeholders; None
+    for anything else."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
-    if isinstance(node, ast.Name) and isinstance(getattr(services, node.id, None), str):
-        return getattr(services, node.id)
+    if isinstance(node, ast.Name) and isinstance(getattr(module, node.id, None), str):
+        return getattr(module, node.id)
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        if node.attr == "format" and isinstance(getattr(module, node.value.id, None), str):
+            return getattr(module, node.value.id).replace("{error}", "7")
+    if isinstance(node, ast.Call):
+        return rendered(node.func, module)
     if isinstance(node, ast.JoinedStr):
         parts = []
         for value in node.values:
             if isinstance(value, ast.Constant):
                 parts.append(value.value)
             else:
-                parts.append(rendered(value.value) or "7")
+                parts.append(rendered(value.value, module) or "7")
         return "".join(parts)
     return None
 
 
+#: The services' functions that store their last argument as a message's error text.
+STORING_FUNCTIONS = ("fail", "retry_or_fail", "ask_again")
+
+
 def reasons_the_services_store() -> list[str]:
-    """Every error text services.py writes itself: the ``error_text=`` of its updates and the
-    reason given to ``_fail``/``_retry_or_fail``."""
-    tree = ast.parse(Path(services.__file__).read_text(encoding="utf-8"))
+    """Every error text the services write themselves: the ``error_text=`` of their moves and
+    the reason given to ``fail``/``retry_or_fail``/``ask_again``."""
     found = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        arguments = [keyword.value for keyword in node.keywords if keyword.arg == "error_text"]
-        if isinstance(node.func, ast.Name) and node.func.id in ("_fail", "_retry_or_fail"):
-            arguments.append(node.args[-1])
-        # "{type}: {error}" (an unexpected exception) has no words of its own: shown as stored.
-        found += [text for text in map(rendered, arguments) if text and re.search("[a-z]{3}", text)]
+    for path in sorted(Path(services.__file__).parent.glob("*.py")):
+        module = importlib.import_module(f"django_zhenzi.services.{path.stem}")
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            arguments = [keyword.value for keyword in node.keywords if keyword.arg == "error_text"]
+            if isinstance(node.func, ast.Name) and node.func.id in STORING_FUNCTIONS:
+                arguments.append(node.args[-1])
+            # "{type}: {error}" (an unexpected exception) has no words of its own: shown as is.
+            found += [
+                text
+                for text in (rendered(argument, module) for argument in arguments)
+                if text and re.search("[a-z]{3}", text)
+            ]
     return sorted(set(found))
 
 

@@ -561,7 +561,7 @@ def test_status_refuses_bad_arguments(args, expected):
 @pytest.fixture
 def aged_rows() -> dict[str, list[Message]]:
     """Messages of every status, 40 days old and 1 day old, with reports and snapshots."""
-    moment = services.now()
+    moment = services.clock.now()
     rows: dict[str, list[Message]] = {"old": [], "recent": []}
     for age, days in (("old", 40), ("recent", 1)):
         created = moment - timedelta(days=days)
@@ -626,7 +626,7 @@ def test_cleanup_deletes_in_chunks(aged_rows):
 
 
 def test_cleanup_deletes_old_codes_and_rate_limit_rows():
-    moment = services.now()
+    moment = services.clock.now()
     old, recent = moment - timedelta(days=31), moment - timedelta(days=1)
     for when in (old, recent):
         VerificationCode.objects.create(

@@ -229,8 +229,8 @@ def test_the_code_request_page(settings):
 @pytest.mark.django_db(transaction=True)
 def test_an_attack_on_the_page_stays_within_the_limits(settings, monkeypatch):
     settings.ZHENZI = {**settings.ZHENZI, "BACKEND": LOCMEM, "CODE_MESSAGE": CODE_MESSAGE}
-    moment = [services.now()]
-    monkeypatch.setattr(services, "now", lambda: moment[0])
+    moment = [services.clock.now()]
+    monkeypatch.setattr(services.clock, "now", lambda: moment[0])
 
     result = attack_codes.run_attack(
         Client(),

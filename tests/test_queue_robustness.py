@@ -56,7 +56,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
     clock = Clock()
-    monkeypatch.setattr(services, "now", clock.now)
+    monkeypatch.setattr(services.clock, "now", clock.now)
     return clock
 
 

@@ -111,8 +111,8 @@ def test_retry_schedule_with_controlled_time(sandbox, settings, monkeypatch):
         "RETRY_DELAY": 10,
         "RETRY_MAX_DELAY": 25,
     }
-    clock = [services.now()]
-    monkeypatch.setattr(services, "now", lambda: clock[0])
+    clock = [services.clock.now()]
+    monkeypatch.setattr(services.clock, "now", lambda: clock[0])
     message = send_sms("13800138000", "【测试】通知", queue=True)
     delays = []
     for _ in range(3):
@@ -158,8 +158,8 @@ def test_permanent_error_fails_at_once(sandbox, settings, received_signals):
 
 
 def later(monkeypatch, seconds: float) -> None:
-    moment = services.now() + timedelta(seconds=seconds)
-    monkeypatch.setattr(services, "now", lambda: moment)
+    moment = services.clock.now() + timedelta(seconds=seconds)
+    monkeypatch.setattr(services.clock, "now", lambda: moment)
 
 
 def test_ambiguous_outcome_is_reconciled_not_resent(sandbox, settings, monkeypatch):
@@ -226,7 +226,7 @@ def test_expired_claim_counts_as_ambiguous(sandbox, settings, monkeypatch):
 def test_poison_message_fails_alone(sandbox, settings):
     settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url}
     poison = send_sms("13800138000", template_id="999999", queue=True)  # unknown template: 117
-    Message.objects.filter(pk=poison.pk).update(next_attempt_at=services.now() - timedelta(1))
+    Message.objects.filter(pk=poison.pk).update(next_attempt_at=services.clock.now() - timedelta(1))
     send_sms([f"1380013{n:04d}" for n in range(99)], "【测试】通知", queue=True)
 
     result = services.run_workers(batch_size=30)

@@ -63,13 +63,13 @@ def clock(monkeypatch):
     """The services' clock, moved by the test: ``clock.move(seconds)``."""
 
     class Clock:
-        moment = services.now()
+        moment = services.clock.now()
 
         def move(self, seconds: float) -> None:
             self.moment += timedelta(seconds=seconds)
 
     moving = Clock()
-    monkeypatch.setattr(services, "now", lambda: moving.moment)
+    monkeypatch.setattr(services.clock, "now", lambda: moving.moment)
     return moving
 
 

@@ -121,7 +121,7 @@ def wait_until(condition: Callable[[], Any], timeout: float, interval: float = 0
 
 def queue_messages(count: int, *, first_number: int = 13800000000) -> list[Message]:
     """``count`` queued free-text messages, due now, to consecutive numbers (one bulk insert)."""
-    moment = services.now()
+    moment = services.clock.now()
     rows = [
         Message(
             number=str(first_number + index),

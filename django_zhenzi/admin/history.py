@@ -281,7 +281,8 @@ class MessageAdmin(ReadOnlyModelAdmin):
 
     @admin.action(description=_("Resend the selected failed messages"), permissions=["send"])
     def resend_failed(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
-        requeued, skipped = services.requeue_failed(queryset)
+        result = services.requeue_failed(queryset)
+        requeued, skipped = result.requeued, result.skipped
         if requeued:
             self.message_user(
                 request,

@@ -177,6 +177,21 @@ class ZhenziAPIError(ZhenziError):
         )
 
     @property
+    def duplicate_message_id(self) -> bool:
+        """Whether the provider refused the request because its messageId was used before.
+
+        Zhenzi's document only says a messageId "cannot repeat"; the refusal's wording is not
+        published. This assumes code 100 with a text naming the messageId and a repeat
+        (``messageId重复``, as the sandbox answers): proof that an earlier attempt arrived.
+        """
+        text = str(self.data).lower()
+        return (
+            self.code == 100
+            and "messageid" in text
+            and any(word in text for word in ("重复", "repeat", "duplicate", "exist"))
+        )
+
+    @property
     def hint(self) -> str:
         return self.explanation.hint
 

@@ -67,7 +67,7 @@ def send_code(
     ttl = float(zhenzi_settings.CODE_TTL)
     content, masked = _contents(code, math.ceil(ttl / 60), client_ip, message, template_id)
     limits.check_send(number, content.client_ip, code=True)
-    moment = services.now()
+    moment = services.clock.now()
     with transaction.atomic():
         VerificationCode.objects.filter(
             number=number, purpose=purpose, state=VerificationCode.State.ACTIVE
@@ -99,7 +99,7 @@ def check_code(number: str | int, code: str, *, purpose: str = "login") -> bool:
         return False
     purpose = _checked_purpose(purpose)
     given = "".join(str(code or "").split())
-    moment = services.now()
+    moment = services.clock.now()
     newest = (
         VerificationCode.objects.filter(number=number, purpose=purpose)
         .order_by("-created_at", "-id")

@@ -19,17 +19,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from django_zhenzi import send_sms, services, signals
-from django_zhenzi.client import ACCOUNT_ERROR_CODES, ZhenziInputError, normalize_number
+from django_zhenzi.client import ZhenziInputError, normalize_number
 from django_zhenzi.limits import RateLimited
 from django_zhenzi.management.base import ZhenziCommand
 from django_zhenzi.models import SENT_STATUSES, Message, Status
+from django_zhenzi.services.policy import pauses_sending
 
 #: Numbers per ``send_sms`` call: the rows of one chunk are created, sent and printed together.
 CHUNK_SIZE = 500
-
-#: Provider errors every further message would get too (credentials, app, IP whitelist,
-#: account, balance): sending stops after the chunk that met one.
-STOP_CODES = ACCOUNT_ERROR_CODES | {108}
 
 #: Shortest run that gets a progress bar on a terminal (verbosity 2 always shows it).
 PROGRESS_MIN_TOTAL = 50
@@ -230,9 +227,10 @@ class Command(ZhenziCommand):
             self._dry_run(content, recipients, queue=queue)
             return
         tally = Tally()
+        stopped = ""
         if recipients.numbers:
-            self._send(recipients.numbers, options, tally, queue=queue)
-        self._finish(recipients, tally, queue=queue)
+            stopped = self._send(recipients.numbers, options, tally, queue=queue)
+        self._finish(recipients, tally, queue=queue, stopped=stopped)
 
     # Reading and checking the numbers
 
@@ -287,7 +285,8 @@ class Command(ZhenziCommand):
 
     def _send(
         self, numbers: list[str], options: dict[str, Any], tally: Tally, *, queue: bool
-    ) -> None:
+    ) -> str:
+        """Send (or queue) chunk by chunk; why sending stopped early, or ""."""
         progress = Progress(
             self.stderr,
             len(numbers),
@@ -325,23 +324,31 @@ class Command(ZhenziCommand):
                     tally.count(row, queue=queue)
                     self._line(self._outcome(row, queue=queue))
                 progress.redraw()
-                self._stop_if_hopeless(rows, sent_so_far=start + len(chunk), total=len(numbers))
+                refused = next((row for row in rows if self._paused_by(row)), None)
+                if refused is not None:
+                    return self._stop_reason(refused, left=len(numbers) - start - len(chunk))
         finally:
             signals.status_changed.disconnect(one_attempt_done)
             progress.finish()
+        return ""
 
-    def _stop_if_hopeless(self, rows: list[Message], *, sent_so_far: int, total: int) -> None:
-        stopper = next((row for row in rows if row.error_code in STOP_CODES), None)
-        if stopper is None:
-            return
-        left = total - sent_so_far
-        raise CommandError(
-            _("Stopped: {error} {left} numbers not tried, nothing stored for them.").format(
-                error=stopper.error_text, left=left
+    @staticmethod
+    def _paused_by(message: Message) -> bool:
+        """Whether the provider refused the account on this message's attempt (the policy
+        pauses sending: every further message would be refused too)."""
+        return message.status == Status.QUEUED and pauses_sending(message.error_code)
+
+    @staticmethod
+    def _stop_reason(refused: Message, *, left: int) -> str:
+        reason = _(
+            "Stopped at the first refusal of the account: {error} The messages not sent stay "
+            "queued; a zhenzi_send_queued worker sends them once the account works again."
+        ).format(error=refused.error_text)
+        if left:
+            reason += " " + _("{left} numbers not tried, nothing stored for them.").format(
+                left=left
             )
-            if left
-            else _("The provider refused the messages: {error}").format(error=stopper.error_text)
-        )
+        return reason
 
     # Output
 
@@ -383,7 +390,9 @@ class Command(ZhenziCommand):
                 ).format(count=recipients.invalid)
             )
 
-    def _finish(self, recipients: Recipients, tally: Tally, *, queue: bool) -> None:
+    def _finish(
+        self, recipients: Recipients, tally: Tally, *, queue: bool, stopped: str = ""
+    ) -> None:
         if queue:
             summary = _(
                 "Queued {queued}, invalid {invalid}, repeated numbers skipped {duplicates}."
@@ -404,6 +413,8 @@ class Command(ZhenziCommand):
                 duplicates=recipients.duplicates,
             )
         )
+        if stopped:
+            raise CommandError(stopped)
         not_done = tally.not_sent + recipients.invalid
         if not_done:
             total = len(recipients.numbers) + recipients.invalid

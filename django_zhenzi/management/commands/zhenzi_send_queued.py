@@ -48,6 +48,16 @@ class Command(ZhenziCommand):
             help=gettext_lazy("Messages each thread claims at once. Default: 100."),
         )
         parser.add_argument(
+            "--account-wait",
+            type=float,
+            default=services.worker.ACCOUNT_ERROR_PAUSE,
+            help=gettext_lazy(
+                "With --loop: while the provider refuses the account (no balance, wrong "
+                "appSecret...), seconds between balance checks before sending resumes. "
+                "Default: 60."
+            ),
+        )
+        parser.add_argument(
             "--idle-wait",
             type=float,
             default=1.0,
@@ -74,6 +84,7 @@ class Command(ZhenziCommand):
                 limit=options["limit"],
                 loop=options["loop"],
                 idle_wait=options["idle_wait"],
+                account_wait=options["account_wait"],
                 stop=stop,
                 on_batch=report,
             )
@@ -82,9 +93,11 @@ class Command(ZhenziCommand):
                 signal.signal(signum, handler)
         if verbosity >= 1:
             self.stdout.write(self._summary(total))
-        if total.halted:
+        if total.paused:
             raise CommandError(
-                _("Stopped: the provider refused the account. {reason}").format(reason=total.halted)
+                _(
+                    "Stopped: the provider refused the account; the messages stay queued. {reason}"
+                ).format(reason=total.paused)
             )
 
     def _stop_on_signals(self, stop: threading.Event) -> dict[int, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 import signal
 import threading
@@ -22,12 +21,8 @@ from django_zhenzi import services
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.sandbox import Sandbox
 
-logger = logging.getLogger("demo")
-
 ADMIN_USERNAME = "admin"
 SANDBOX_BALANCE = 1000
-#: Seconds the worker thread waits after a crash before it starts again.
-WORKER_RESTART_DELAY = 2.0
 WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 (only mapped to loopback)
 
 
@@ -140,15 +135,12 @@ def start_sandbox(report_to: str, report_delay: float) -> Sandbox:
 
 
 def work(stop: threading.Event) -> None:
-    """Send queued messages and reconcile doubtful ones until ``stop`` is set."""
-    while not stop.is_set():
-        try:
-            services.run_workers(loop=True, idle_wait=0.5, stop=stop)
-        except Exception:
-            logger.exception("The demo's queue worker failed; it starts again.")
-            stop.wait(WORKER_RESTART_DELAY)
-        finally:
-            connections.close_all()
+    """Send queued messages and reconcile doubtful ones until ``stop`` is set (a failed pass,
+    a database restart included, is retried by ``run_workers`` itself)."""
+    try:
+        services.run_workers(loop=True, idle_wait=0.5, account_wait=5, stop=stop)
+    finally:
+        connections.close_all()
 
 
 def banner(site: str, password: str, sandboxed: bool) -> str:

@@ -1,0 +1,151 @@
+"""Claims: which sender may act on a message, for how long.
+
+A claim marks rows ``sending`` with a token in a short transaction
+(``select_for_update(skip_locked=True)``, so many workers on many hosts share one queue); the
+HTTP calls happen outside any transaction, and every later move is conditional on the token.
+A claim held past ``CLAIM_TIMEOUT`` is taken for a dead sender's: its messages become
+``unknown`` and are reconciled, never resent blindly.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F, Q
+
+from django_zhenzi.conf import zhenzi_settings
+from django_zhenzi.models import MaybeSent, Message, Status
+from django_zhenzi.services import clock
+from django_zhenzi.services.transitions import move_many, serialized_writes
+
+#: Why a message whose claim expired is being reconciled (stored as its error text).
+CLAIM_EXPIRED = "The claim expired before an answer was recorded."
+
+
+def new_claim_token() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
+
+
+def _lock_ids(rows: Q, status: str, limit: int) -> list[int]:
+    """Ids of up to ``limit`` rows in ``status`` matching ``rows``, locked for this
+    transaction; rows another transaction holds are skipped."""
+    return list(
+        Message.objects.select_for_update(skip_locked=True)
+        .filter(rows, status=status)
+        .order_by("next_attempt_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def claim(rows: Q, token: str, *, limit: int, due_only: bool = True) -> list[Message]:
+    """Claim up to ``limit`` queued messages matching ``rows`` (only those due, unless
+    ``due_only`` is false) for ``token``: they become ``sending`` and count an attempt."""
+    moment = clock.now()
+    if due_only:
+        rows &= Q(next_attempt_at__lte=moment)
+    with serialized_writes(), transaction.atomic():
+        ids = _lock_ids(rows, Status.QUEUED, limit)
+        if not ids:
+            return []
+        move_many(
+            ids,
+            Status.SENDING,
+            expect=Status.QUEUED,
+            claim_token=token,
+            claimed_at=moment,
+            attempts=F("attempts") + 1,
+        )
+    claimed = Message.objects.filter(id__in=ids, claim_token=token, status=Status.SENDING)
+    return list(claimed.order_by("next_attempt_at", "id"))
+
+
+def claim_due(token: str, limit: int) -> list[Message]:
+    return claim(Q(), token, limit=limit)
+
+
+def claim_unknown(token: str, limit: int) -> list[Message]:
+    """Lease due ``unknown`` messages to ``token`` for reconciliation; they stay ``unknown``
+    (so ``status_changed_at`` keeps when their outcome became unsettled)."""
+    moment = clock.now()
+    lease_until = moment + timedelta(seconds=float(zhenzi_settings.CLAIM_TIMEOUT))
+    with serialized_writes(), transaction.atomic():
+        ids = _lock_ids(Q(next_attempt_at__lte=moment), Status.UNKNOWN, limit)
+        if not ids:
+            return []
+        move_many(
+            ids,
+            Status.UNKNOWN,
+            expect=Status.UNKNOWN,
+            claim_token=token,
+            claimed_at=moment,
+            next_attempt_at=lease_until,
+        )
+    return list(Message.objects.filter(id__in=ids, claim_token=token, status=Status.UNKNOWN))
+
+
+def release(messages: Sequence[Message], token: str) -> int:
+    """Give claimed messages that were not tried back to the queue, due now, the attempt not
+    counted (a clean stop, or sending paused for the account)."""
+    return move_many(
+        [message.pk for message in messages],
+        Status.QUEUED,
+        expect=Status.SENDING,
+        token=token,
+        attempts=F("attempts") - 1,
+        claim_token="",
+        claimed_at=None,
+        next_attempt_at=clock.now(),
+    )
+
+
+def expire_stale_claims() -> int:
+    """Claims held past CLAIM_TIMEOUT (the sender died or hung): their messages become
+    ``unknown``, to be reconciled now."""
+    moment = clock.now()
+    cutoff = moment - timedelta(seconds=float(zhenzi_settings.CLAIM_TIMEOUT))
+    stale = Message.objects.filter(status=Status.SENDING, claimed_at__lt=cutoff)
+    ids = list(stale.values_list("id", flat=True)[:1000])
+    if not ids:
+        return 0
+    return move_many(
+        ids,
+        Status.UNKNOWN,
+        expect=Status.SENDING,
+        maybe_sent=MaybeSent.CLAIM_EXPIRED,
+        next_attempt_at=moment,
+        where=Q(claimed_at__lt=cutoff),  # not renewed meanwhile
+        error_text=CLAIM_EXPIRED,
+    )
+
+
+class BatchClaim:
+    """A sender's claim on its batch, renewed as a whole once it gets old.
+
+    A claim dates from its batch's start: a batch slower than CLAIM_TIMEOUT (a worker's, or a
+    send-now of many numbers) would otherwise look like a dead sender's, and its later messages
+    be reconciled and sent by a worker while this sender still sends them. Renewing every row
+    still held once the claim is older than half the slack between CLAIM_TIMEOUT and one
+    request (2 x TIMEOUT) keeps every request inside its claim, at no cost for a fast batch.
+    """
+
+    def __init__(self, token: str, messages: Sequence[Message]) -> None:
+        self.token = token
+        self.since = min((m.claimed_at for m in messages if m.claimed_at), default=clock.now())
+        self.held = {message.pk for message in messages}
+
+    def holds(self, message: Message) -> bool:
+        """Whether this sender may still send ``message`` (renewing the claim when due)."""
+        moment = clock.now()
+        slack = float(zhenzi_settings.CLAIM_TIMEOUT) - 2 * float(zhenzi_settings.TIMEOUT)
+        if moment - self.since >= timedelta(seconds=max(slack, 0) / 2):
+            ours = Message.objects.filter(claim_token=self.token, status=Status.SENDING)
+            with serialized_writes():
+                ours.update(claimed_at=moment)
+            self.held = set(ours.values_list("pk", flat=True))
+            self.since = moment
+        return message.pk in self.held

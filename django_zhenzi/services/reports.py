@@ -1,0 +1,176 @@
+"""Delivery reports: from the callback or from polling ``findSmsByMessageId``.
+
+Every raw report is kept; a report moves its message forward by rank only (``advance``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import F, Q, QuerySet
+
+from django_zhenzi.backends import OperationNotSupported, get_backend
+from django_zhenzi.client import SmsRecord, ZhenziError
+from django_zhenzi.conf import zhenzi_settings
+from django_zhenzi.models import Message, Status, StatusReport, masked_payload
+from django_zhenzi.reports import delivery_status
+from django_zhenzi.services import clock
+from django_zhenzi.services.transitions import advance, serialized_writes
+
+logger = logging.getLogger("django_zhenzi")
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """One report as parsed from a callback body or a polled record."""
+
+    message_id: str
+    raw_status: str = ""
+    number: str = ""
+    payload: dict[str, Any] | None = None
+
+
+def storable(message: Message | None, payload: dict[str, Any]) -> Any:
+    """``payload`` (a report or a provider's record) as it may be stored for ``message``."""
+    return masked_payload(payload) if message is not None and message.content_masked else payload
+
+
+def apply_report(report: ReportData, *, source: str = StatusReport.Source.CALLBACK) -> StatusReport:
+    """Store the report raw and move its message forward if it ranks higher (never back).
+
+    The move is one conditional UPDATE, so replayed and out-of-order reports, even concurrent
+    ones, cannot move a status back; ``status_changed`` fires once per real change.
+    """
+    moment = clock.now()
+    status = delivery_status(report.raw_status)
+    message = Message.objects.filter(message_id=report.message_id).first()
+    with serialized_writes():
+        stored = StatusReport.objects.create(
+            message=message,
+            reported_message_id=report.message_id,
+            number=report.number[:20],
+            status=status,
+            raw_status=report.raw_status[:64],
+            source=source,
+            payload=storable(message, report.payload or {}),
+            received_at=moment,
+        )
+    if message is not None and status:
+        advance(message, status, report.raw_status[:64], moment)
+    return stored
+
+
+def link_orphan_reports() -> int:
+    """Link reports that arrived before their message existed, and apply their status."""
+    linked = 0
+    # Only orphans whose message exists: others (another app's messages) would fill the batch.
+    orphans = StatusReport.objects.filter(
+        message__isnull=True, reported_message_id__in=Message.objects.values("message_id")
+    ).order_by("received_at")
+    by_id: dict[str, list[StatusReport]] = {}
+    for orphan in orphans.only("id", "reported_message_id", "status", "raw_status")[:1000]:
+        by_id.setdefault(orphan.reported_message_id, []).append(orphan)
+    for message in Message.objects.filter(message_id__in=list(by_id)):
+        reports = by_id[message.message_id]
+        StatusReport.objects.filter(pk__in=[r.pk for r in reports]).update(message=message)
+        linked += len(reports)
+        for report in reports:
+            if report.status:
+                advance(message, report.status, report.raw_status, clock.now())
+    return linked
+
+
+def sync_statuses(*, older_than: float | None = None, limit: int = 500) -> int:
+    """Poll ``findSmsByMessageId`` for sent messages with no final status after ``older_than``
+    seconds (STATUS_SYNC_AFTER), applying what it says like a callback report. Returns how many
+    messages got a final status.
+
+    Each message remembers when it was polled; one still without a final status is asked again
+    only once it is twice as old (the wait doubles), and the least recently polled go first, so
+    messages the provider never reports cannot starve newer ones.
+    """
+    wait = float(zhenzi_settings.STATUS_SYNC_AFTER if older_than is None else older_than)
+    moment = clock.now()
+    link_orphan_reports()
+    backend = get_backend()
+    finished = 0
+    pending = (
+        Message.objects.filter(status=Status.SENT, sent_at__lte=moment - timedelta(seconds=wait))
+        .filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=moment))
+        .order_by(F("next_poll_at").asc(nulls_first=True), "sent_at", "id")
+    )
+    for message in pending[:limit]:
+        try:
+            record = backend.find_message(message.message_id)
+        except OperationNotSupported:
+            return finished
+        except ZhenziError as error:
+            # A provider that is down fails every look-up alike: one timeout, not one per message.
+            logger.warning("Status sync stopped at %s: %s", message.message_id, error)
+            return finished
+        if apply_polled_record(message, record):
+            finished += 1
+        else:
+            polled = clock.now()
+            age = polled - (message.sent_at or polled)
+            with serialized_writes():
+                Message.objects.filter(pk=message.pk).update(
+                    polled_at=polled, next_poll_at=polled + max(age, timedelta(seconds=wait))
+                )
+    return finished
+
+
+def apply_polled_record(message: Message, record: SmsRecord | None) -> bool:
+    """Apply what ``findSmsByMessageId`` said of ``message`` as a polled report; True when it
+    gave a final status."""
+    if record is None or not delivery_status(record.status):
+        return False
+    apply_report(
+        ReportData(message.message_id, record.status, record.number, dict(record.raw)),
+        source=StatusReport.Source.POLL,
+    )
+    return True
+
+
+#: Statuses for which the provider may still have news: sent, and not known whether sent.
+AWAITING_REPORT = (Status.SENT, Status.UNKNOWN)
+
+
+@dataclass
+class RefreshResult:
+    """What ``refresh_statuses`` did."""
+
+    checked: int = 0  # the provider was asked about these
+    finished: int = 0  # of those, the ones that got a final status
+    skipped: int = 0  # not awaiting a report (never sent, or already final)
+    not_checked: int = 0  # awaiting one, but past the limit or after the provider failed
+    error: ZhenziError | None = None  # what stopped the pass early
+
+
+def refresh_statuses(messages: QuerySet[Message], *, limit: int = 100) -> RefreshResult:
+    """Ask ``findSmsByMessageId`` about the sent (or unknown) messages among ``messages``, at
+    most ``limit`` of them, and apply what it says like a polled report.
+
+    The first error stops the pass: a provider that is down or refuses the credentials fails
+    every look-up alike, so it costs one timeout rather than one per message. May raise
+    ImproperlyConfigured when the backend cannot be built.
+    """
+    awaiting = messages.filter(status__in=AWAITING_REPORT)
+    waiting = awaiting.count()
+    result = RefreshResult(skipped=messages.count() - waiting)
+    candidates = list(awaiting.order_by("pk")[:limit])
+    result.not_checked = waiting - len(candidates)
+    backend = get_backend()
+    for position, message in enumerate(candidates):
+        try:
+            record = backend.find_message(message.message_id)
+        except ZhenziError as error:  # OperationNotSupported included
+            result.error = error
+            result.not_checked += len(candidates) - position
+            break
+        result.checked += 1
+        result.finished += apply_polled_record(message, record)
+    return result

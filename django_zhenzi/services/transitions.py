@@ -1,0 +1,142 @@
+"""Every change of a message's status, in one place.
+
+A change is one conditional UPDATE: it applies only if the row is still in the status the caller
+saw (and, for a sender, still under its claim), so two actors can never both move one message,
+and a worker that lost its claim changes nothing. Sending moves follow ``MOVES``; delivery reports
+move by rank instead (``advance``), so a replayed or late report never moves a status back.
+Signals fire here, once per real change.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from django.db import connections, router
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
+
+from django_zhenzi import signals
+from django_zhenzi.models import STATUS_RANK, Message, Status
+from django_zhenzi.services import clock
+
+#: The moves of a message's sending life (DESIGN.md, "Message life"); any other is a bug.
+MOVES: dict[str, frozenset[str]] = {
+    Status.QUEUED: frozenset({Status.SENDING}),
+    Status.SENDING: frozenset({Status.SENT, Status.QUEUED, Status.FAILED, Status.UNKNOWN}),
+    # unknown -> unknown: a reconciliation that will ask again, or a lease to reconcile.
+    Status.UNKNOWN: frozenset({Status.UNKNOWN, Status.SENT, Status.QUEUED, Status.FAILED}),
+    Status.FAILED: frozenset({Status.QUEUED}),  # an operator's resend
+}
+
+_sqlite_writes = threading.RLock()
+
+
+@contextmanager
+def serialized_writes() -> Iterator[None]:
+    """On SQLite, let one thread of this process write at a time.
+
+    SQLite has one writer per database; a deferred transaction that read and then wants to
+    write fails at once with "database is locked" when another connection writes, whatever the
+    busy timeout. Worker threads of one process take turns here instead; other processes are
+    the job of ``transaction_mode: IMMEDIATE`` (system check W030). Elsewhere: no lock.
+    """
+    if connections[router.db_for_write(Message)].vendor == "sqlite":
+        with _sqlite_writes:
+            yield
+    else:
+        yield
+
+
+def check_move(from_status: str, to_status: str) -> None:
+    if to_status not in MOVES.get(from_status, frozenset()):
+        raise ValueError(f"a message cannot move from {from_status} to {to_status}")
+
+
+def move(
+    message: Message, to_status: str, *, expect: str, token: str | None = None, **changes: Any
+) -> bool:
+    """Move ``message`` from ``expect`` to ``to_status`` with ``changes`` if it is still there
+    (and still claimed by ``token`` when given); mirror the changes on it. True if it moved."""
+    check_move(expect, to_status)
+    if to_status != expect:
+        changes.update(status=to_status, status_changed_at=clock.now())
+    rows = Message.objects.filter(pk=message.pk, status=expect)
+    if token is not None:
+        rows = rows.filter(claim_token=token)
+    with serialized_writes():
+        moved = rows.update(**changes)
+    if moved:
+        for name, value in changes.items():
+            setattr(message, name, value)
+        announce(message, expect, to_status)
+    return bool(moved)
+
+
+def move_many(
+    ids: Sequence[int],
+    to_status: str,
+    *,
+    expect: str,
+    token: str | None = None,
+    where: Q | None = None,
+    **changes: Any,
+) -> int:
+    """``move`` for many rows in one UPDATE, without signals (claims, releases, expiries, bulk
+    successes: their callers announce what needs it); ``where`` narrows the rows further.
+    Returns how many moved."""
+    check_move(expect, to_status)
+    if to_status != expect:
+        changes.update(status=to_status, status_changed_at=clock.now())
+    rows = Message.objects.filter(pk__in=ids, status=expect)
+    if token is not None:
+        rows = rows.filter(claim_token=token)
+    if where is not None:
+        rows = rows.filter(where)
+    with serialized_writes():
+        return rows.update(**changes)
+
+
+def announce(message: Message, old_status: str, new_status: str) -> None:
+    """The signals of one real move: status_changed, then message_sent or message_failed."""
+    if old_status == new_status:
+        return
+    signals.status_changed.send_robust(
+        sender=Message, message=message, old_status=old_status, new_status=new_status
+    )
+    if new_status == Status.SENT:
+        signals.message_sent.send_robust(sender=Message, message=message)
+    elif new_status == Status.FAILED:
+        signals.message_failed.send_robust(
+            sender=Message, message=message, reason=message.error_text
+        )
+
+
+def statuses_below(status: str) -> list[str]:
+    rank = STATUS_RANK[status]
+    return [name for name, other in STATUS_RANK.items() if other < rank]
+
+
+def advance(message: Message, status: str, raw_status: str, moment: datetime) -> bool:
+    """Move ``message`` to a reported final ``status`` if that ranks above where it is."""
+    with serialized_writes():
+        moved = Message.objects.filter(pk=message.pk, status__in=statuses_below(status)).update(
+            status=status,
+            provider_status=raw_status,
+            status_changed_at=moment,
+            sent_at=Coalesce(F("sent_at"), Value(moment)),
+            maybe_sent="",
+        )
+    if moved:
+        old_status = message.status
+        message.status, message.provider_status = status, raw_status
+        signals.status_changed.send_robust(
+            sender=Message, message=message, old_status=old_status, new_status=status
+        )
+        if old_status in (Status.QUEUED, Status.UNKNOWN, Status.FAILED):
+            # Nothing else said it was sent: the report proves it.
+            signals.message_sent.send_robust(sender=Message, message=message)
+    return bool(moved)
