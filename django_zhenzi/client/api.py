@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import ssl
 import time
 from collections.abc import Mapping, Sequence
@@ -50,6 +51,7 @@ CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 USER_AGENT = f"django-zhenzi/{__version__} python-requests/{requests.__version__}"
 _FORM_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=UTF-8"
 _BODY_EXCERPT_LENGTH = 200
+_BALANCE = re.compile(r"[0-9]+")  # not str.isdigit(): it takes "²", which int() refuses
 
 # Errors raised before a single byte of the request can have left this host.
 _NOT_SENT_ERRORS = (
@@ -168,7 +170,11 @@ class ZhenziClient:
     def balance(self) -> int:
         """SMS left on the account (shared by every app of the account)."""
         data = self._post(BALANCE_PATH, {}).data
-        if isinstance(data, bool) or not isinstance(data, (int, str)) or not str(data).isdigit():
+        if (
+            isinstance(data, bool)
+            or not isinstance(data, (int, str))
+            or not _BALANCE.fullmatch(str(data))
+        ):
             raise ZhenziMaybeSentError(
                 f"Unexpected balance in the answer: {data!r}", endpoint=BALANCE_PATH
             )
