@@ -171,7 +171,7 @@ class StatusReport(models.Model):
 class BalanceSnapshot(models.Model):
     """The account's balance at one moment."""
 
-    balance = models.IntegerField(_("balance"))
+    balance = models.BigIntegerField(_("balance"))
     recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now, db_index=True)
 
     class Meta:

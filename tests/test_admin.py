@@ -755,6 +755,18 @@ def test_balance_page_draws_the_history(zhenzi, admin_client):
     assert "4 readings" in svg
 
 
+def test_balance_page_with_a_balance_above_32_bits(zhenzi, admin_client):
+    BalanceSnapshot.objects.create(balance=2**32, recorded_at=timezone.now() - timedelta(hours=1))
+    zhenzi.balance = 2**31 + 7  # an IntegerField overflows on PostgreSQL
+
+    response = admin_client.get(BALANCE_URL)
+
+    assert response.status_code == 200
+    assert f"{2**31 + 7} messages left" in response.content.decode()
+    assert f'<td class="zhenzi-number">{2**32}</td>' in response.content.decode()
+    assert BalanceSnapshot.objects.order_by("-recorded_at").first().balance == 2**31 + 7
+
+
 # --- The balance chart ---------------------------------------------------------------------------
 
 
