@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,6 +52,14 @@ REFRESH_PERMISSION = "django_zhenzi.change_message"
 VIEW_MESSAGE_PERMISSIONS = ("django_zhenzi.view_message", "django_zhenzi.change_message")
 
 CSS = {"all": ["django_zhenzi/admin.css"]}
+
+
+def template_params_text(params: object) -> str:
+    """Template parameters as the list shows them: joined by commas. Anything but a list of
+    strings (a row changed behind the app's back) is shown as the JSON stored, never fails."""
+    if isinstance(params, list) and all(isinstance(value, str) for value in params):
+        return ", ".join(params)
+    return json.dumps(params, ensure_ascii=False)
 
 
 class TemplateFilter(admin.SimpleListFilter):
@@ -237,10 +246,9 @@ class MessageAdmin(ReadOnlyModelAdmin):
     @admin.display(description=_("text or template"))
     def content_excerpt(self, message: Message) -> SafeString:
         if message.template_id:
-            params = ", ".join(str(value) for value in message.template_params or ())
             content = gettext("template %(id)s (%(params)s)") % {
                 "id": message.template_id,
-                "params": params,
+                "params": template_params_text(message.template_params),
             }
         else:
             content = message.text
