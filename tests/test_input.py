@@ -22,6 +22,7 @@ from django_zhenzi.client import (
     validate_template_params,
 )
 from django_zhenzi.forms import SendForm
+from django_zhenzi.limits import RateLimited
 from django_zhenzi.models import Message, RateCounter, VerificationCode
 from django_zhenzi.verification import send_code
 from django_zhenzi.verification.forms import PhoneNumberField
@@ -114,6 +115,8 @@ def test_a_non_ascii_number_cannot_slip_past_a_per_number_limit(
         send_code(NUMBER)
         assert refused(send_code, "13８00138000").field == "number"
         assert refused(send_sms, "１３８００１３８０００", "【测试】通知").field == "number"
+        with pytest.raises(RateLimited):  # the same number written otherwise: the same counter
+            send_sms("+86 138-0013-8000", "【测试】通知")
     assert [sms.number for sms in django_zhenzi.outbox] == [NUMBER]
     assert set(RateCounter.objects.values_list("subject", flat=True)) == {NUMBER, ""}
     assert VerificationCode.objects.count() == 1
