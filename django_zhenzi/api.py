@@ -28,14 +28,16 @@ def send_sms(
     the sending to ``manage.py zhenzi_send_queued`` workers.
 
     Raises ZhenziInputError (a ValueError) before storing anything when the content is invalid
-    (empty, over 1000 characters, parameters that are not strings) or a single number is bad.
+    (empty, over 1000 characters, parameters that are not strings, control characters, broken
+    Unicode) or a single number is bad, and when any number holds a control character or a lone
+    surrogate (it could not be stored even on a failed row).
     With ``ZHENZI["LIMIT_ALL_SENDS"]``, raises RateLimited, storing and sending nothing, when
     an abuse limit (per number, per client IP, site-wide) refuses.
     """
     content = services.validate_content(message, template_id, template_params, client_ip)
+    if not isinstance(numbers, (str, int)):
+        numbers = list(numbers)  # read more than once: limited, then made rows
     if zhenzi_settings.LIMIT_ALL_SENDS:
-        if not isinstance(numbers, (str, int)):
-            numbers = list(numbers)  # read twice: by the limits, then for the rows
         limits.check_send(numbers, content.client_ip)
     rows = services.create_messages(numbers, content, queue=queue)
     if not queue:

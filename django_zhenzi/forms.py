@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django_zhenzi import services
 from django_zhenzi.client import (
     MAX_MESSAGE_LENGTH,
+    MAX_TEMPLATE_ID_LENGTH,
     ZhenziInputError,
     message_length,
     normalize_number,
@@ -60,6 +61,9 @@ def list_numbers(numbers: list[str]) -> str:
         "count": left,
     }
 
+
+#: The fields whose characters the client checks, named as the client names them.
+CHARACTER_CHECKED_FIELDS = ("message", "template_id", "template_params")
 
 BOTH_CONTENTS = _("Give either a text or a template ID, not both.")
 NO_CONTENT = _("Give a text to send, or a template ID.")
@@ -119,7 +123,7 @@ class SendForm(forms.Form):
     template_id = forms.CharField(
         label=_("Template ID"),
         required=False,
-        max_length=64,
+        max_length=MAX_TEMPLATE_ID_LENGTH,
         help_text=_("An approved template from the Zhenzi console."),
     )
     template_params = forms.CharField(
@@ -227,7 +231,19 @@ class SendForm(forms.Form):
         text is English, for code and logs)."""
         data = self.cleaned_data
         text, template_id = data.get("message") or "", data.get("template_id") or ""
-        if error.field == "number":
+        if error.character is not None and error.field in CHARACTER_CHECKED_FIELDS:
+            self.add_error(
+                error.field,
+                forms.ValidationError(
+                    _(
+                        "Remove the character %(character)s: control characters and broken "
+                        "Unicode cannot be sent."
+                    ),
+                    code="unsendable_character",
+                    params={"character": f"U+{ord(error.character):04X}"},
+                ),
+            )
+        elif error.field == "number":
             refused = [number for number in data.get("numbers") or () if not is_mobile(number)]
             self.add_error(
                 "numbers",

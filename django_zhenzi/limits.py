@@ -6,9 +6,11 @@ Every limit counts in a window that opens with its first message and lasts the l
 (the cooldown is a window of one message). A send is counted against all its limits in one
 transaction, each by one conditional UPDATE of a ``RateCounter`` row (created on first use under
 a unique constraint): correct with any number of processes on any number of hosts. When one limit
-refuses, the transaction rolls back, so nothing is counted, nothing is sent, and
-:class:`RateLimited` says which limit refused and how many seconds until its window ends.
-Refusals are counted per limit, subject and hour in ``RateLimitRefusal`` (shown in the admin).
+refuses, the transaction rolls back, so nothing is counted and nothing is sent. The counters are
+then read again to find every limit that refuses: :class:`RateLimited` names the one that holds
+the send up longest and the seconds until its window ends, so a retry after that wait is not
+refused again by another. Refusals are counted per limit, subject and hour in
+``RateLimitRefusal`` (shown in the admin).
 
 Counters are taken in one fixed order (limit, then subject), so concurrent sends never deadlock.
 """
@@ -102,8 +104,9 @@ class RateLimited(ZhenziError):
 def check_send(
     numbers: str | int | Iterable[str | int], client_ip: str | None = None, *, code: bool = False
 ) -> None:
-    """Count one message to each of ``numbers`` against the limits, or raise RateLimited and
-    count nothing. ``code=True`` adds the cooldown between codes.
+    """Count one message to each of ``numbers`` against the limits, or raise RateLimited (for
+    the refusing limit that holds the send up longest) and count nothing. ``code=True`` adds the
+    cooldown between codes.
 
     Numbers that are not valid mobile numbers are left out (their send fails on its own); the
     per-IP limit applies only when ``client_ip`` is given. Inside a transaction the counts
@@ -113,12 +116,14 @@ def check_send(
     if not wanted:
         return
     ip_subject = subject_for_ip(client_ip) if client_ip not in (None, "") else None
+    plan = list(_plan(wanted, ip_subject, code=code))
     moment = services.clock.now()
     try:
         with transaction.atomic():
-            for rule, subject, amount in _plan(wanted, ip_subject, code=code):
+            for rule, subject, amount in plan:
                 _take(rule, subject, amount, moment)
-    except RateLimited as refusal:
+    except RateLimited as first:
+        refusal = _longest_refusal(plan, moment, first)
         _record_refusal(refusal, moment)
         logger.info(
             "Refused by %s for %s; retry in %s s",
@@ -126,7 +131,7 @@ def check_send(
             mask_number(refusal.subject) if refusal.subject.isdigit() else refusal.subject or "-",
             refusal.retry_after,
         )
-        raise
+        raise refusal from None
 
 
 def subject_for_ip(client_ip: str) -> str:
@@ -181,8 +186,49 @@ def _take(rule: Rule, subject: str, amount: int, moment: datetime) -> None:
     ):
         return
     window_start = RateCounter.objects.filter(**key).values_list("window_start", flat=True).first()
+    raise RateLimited(rule.limit, subject, _retry_after(period, window_start, moment))
+
+
+def _longest_refusal(
+    plan: list[tuple[Rule, str, int]], moment: datetime, first: RateLimited
+) -> RateLimited:
+    """Of every limit in ``plan`` that refuses now, the one that holds the send up longest
+    (``first`` when none holds it longer). Reads the counters; counts nothing."""
+    wanted = Q()
+    for rule, subject, _amount in plan:
+        wanted |= Q(limit=rule.limit, subject=subject)
+    counters = {
+        (counter.limit, counter.subject): counter for counter in RateCounter.objects.filter(wanted)
+    }
+    longest = first
+    for rule, subject, amount in plan:
+        refusal = _refusal(rule, subject, amount, counters.get((rule.limit, subject)), moment)
+        if refusal is not None and refusal.retry_after > longest.retry_after:
+            longest = refusal
+    return longest
+
+
+def _refusal(
+    rule: Rule, subject: str, amount: int, counter: RateCounter | None, moment: datetime
+) -> RateLimited | None:
+    """What ``_take`` would raise for ``counter`` as read (its UPDATE's condition, in Python),
+    or None when it would count ``amount``."""
+    cap, period = rule.cap_and_period()
+    if amount <= cap and (
+        counter is None
+        or counter.window_start <= moment - timedelta(seconds=period)
+        or counter.count <= cap - amount
+    ):
+        return None
+    window_start = counter.window_start if counter is not None else None
+    return RateLimited(rule.limit, subject, _retry_after(period, window_start, moment))
+
+
+def _retry_after(period: float, window_start: datetime | None, moment: datetime) -> int:
+    """Whole seconds (at least one) until the window opened at ``window_start`` ends; a window
+    not opened yet would open now."""
     wait = ((window_start or moment) - moment).total_seconds() + period
-    raise RateLimited(rule.limit, subject, max(1, math.ceil(wait)))
+    return max(1, math.ceil(wait))
 
 
 def _record_refusal(refusal: RateLimited, moment: datetime) -> None:

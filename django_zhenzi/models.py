@@ -8,6 +8,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from django_zhenzi.client import MAX_TEMPLATE_ID_LENGTH
+
 
 def new_message_id() -> str:
     """A fresh messageId: given before the first attempt and kept for every retry."""
@@ -62,7 +64,7 @@ class Message(models.Model):
     )
     number = models.CharField(_("number"), max_length=20, db_index=True)
     text = models.TextField(_("text"), blank=True, help_text=_("Free text, signature included."))
-    template_id = models.CharField(_("template ID"), max_length=64, blank=True)
+    template_id = models.CharField(_("template ID"), max_length=MAX_TEMPLATE_ID_LENGTH, blank=True)
     template_params = models.JSONField(_("template parameters"), default=list, blank=True)
     client_ip = models.GenericIPAddressField(
         _("client IP"),
@@ -205,7 +207,7 @@ class StatusReport(models.Model):
 class BalanceSnapshot(models.Model):
     """The account's balance at one moment."""
 
-    balance = models.IntegerField(_("balance"))
+    balance = models.BigIntegerField(_("balance"))
     recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now, db_index=True)
 
     class Meta:

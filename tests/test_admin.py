@@ -16,10 +16,12 @@ from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.core.cache import cache
 from django.db import connection
+from django.db.models import JSONField, Value
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.html import escape
 
 from django_zhenzi import charts, services, signals
 from django_zhenzi.admin import common, history
@@ -207,6 +209,31 @@ def test_message_list_cuts_long_texts_and_keeps_them_whole_in_the_tooltip(admin_
     assert shown.group(1) == text
     assert shown.group(2) == text[: history.CONTENT_EXCERPT_LENGTH - 1] + "…"
     assert f'<span class="zhenzi-clip" title="{reason}">{reason}</span>' in html
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        (7, "7"),
+        (1.5, "1.5"),
+        (True, "true"),
+        (Value(None, JSONField()), "null"),
+        ("99", '"99"'),
+        ({"code": "9988"}, '{"code": "9988"}'),
+        ([9988, ["15分钟"]], '[9988, ["15分钟"]]'),
+    ],
+)
+def test_a_row_with_corrupted_template_parameters_is_shown_as_stored(admin_client, stored, shown):
+    message = make_message(text="", template_id="1001", template_params=["9988"])
+    Message.objects.filter(pk=message.pk).update(template_params=stored)  # behind the app's back
+
+    listed = admin_client.get(MESSAGES_URL)
+    page = admin_client.get(f"{MESSAGES_URL}{message.pk}/change/")
+
+    assert (listed.status_code, page.status_code) == (200, 200)
+    assert escape(f"template 1001 ({shown})") in listed.content.decode()
+    if shown != "null":  # the page shows null as the admin's empty value
+        assert escape(shown) in page.content.decode()
 
 
 def test_last_error_is_explained_in_chinese_for_zh_hans(admin_client):
@@ -756,6 +783,18 @@ def test_balance_page_draws_the_history(zhenzi, admin_client):
     assert "4 readings" in svg
 
 
+def test_balance_page_with_a_balance_above_32_bits(zhenzi, admin_client):
+    BalanceSnapshot.objects.create(balance=2**32, recorded_at=timezone.now() - timedelta(hours=1))
+    zhenzi.balance = 2**31 + 7  # an IntegerField overflows on PostgreSQL
+
+    response = admin_client.get(BALANCE_URL)
+
+    assert response.status_code == 200
+    assert f"{2**31 + 7} messages left" in response.content.decode()
+    assert f'<td class="zhenzi-number">{2**32}</td>' in response.content.decode()
+    assert BalanceSnapshot.objects.order_by("-recorded_at").first().balance == 2**31 + 7
+
+
 # --- The balance chart ---------------------------------------------------------------------------
 
 
@@ -1097,9 +1136,13 @@ def rendered(node: ast.expr, module: object) -> str | None:
         return node.value
     if isinstance(node, ast.Name) and isinstance(getattr(module, node.id, None), str):
         return getattr(module, node.id)
-    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-        if node.attr == "format" and isinstance(getattr(module, node.value.id, None), str):
-            return getattr(module, node.value.id).replace("{error}", "7")
+    if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.attr == "format"
+        and isinstance(getattr(module, node.value.id, None), str)
+    ):
+        return getattr(module, node.value.id).replace("{error}", "7")
     if isinstance(node, ast.Call):
         return rendered(node.func, module)
     if isinstance(node, ast.JoinedStr):

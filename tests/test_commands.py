@@ -425,6 +425,15 @@ def test_balance_prints_and_records_it(zhenzi):
     assert BalanceSnapshot.objects.get().balance == 4321
 
 
+def test_balance_above_32_bits_is_printed_and_recorded(zhenzi):
+    zhenzi.balance = 2**31 + 7  # an IntegerField overflows on PostgreSQL
+
+    out, _ = run("zhenzi_balance")
+
+    assert out == f"Balance: {2**31 + 7} SMS left.\n"
+    assert BalanceSnapshot.objects.get().balance == 2**31 + 7
+
+
 def test_balance_on_a_backend_without_account(settings):
     settings.ZHENZI = {**settings.ZHENZI, "BACKEND": "django_zhenzi.backends.dummy.SmsBackend"}
 

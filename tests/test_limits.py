@@ -117,6 +117,51 @@ def test_site_wide_caps(limited, clock):
     assert (refusal.limit, refusal.retry_after) == (RateLimit.SITE_DAY, 86400 - 180)
 
 
+def test_the_wait_is_the_longest_among_the_limits_that_refuse(limited, clock):
+    limited(CODE_COOLDOWN=60, LIMIT_NUMBER_PER_HOUR=2)
+    send_code(A)
+    clock.move(100)
+    send_code(A)
+    clock.move(30)  # the cooldown holds for 30 seconds more, the hourly cap for 3470
+
+    refusal = refused(send_code, A)
+
+    assert (refusal.limit, refusal.subject, refusal.retry_after) == (RateLimit.NUMBER_HOUR, A, 3470)
+    assert "3470 seconds" in str(refusal)
+    clock.move(30)
+    assert refused(send_code, A).retry_after == 3440  # the cooldown is over, the cap is not
+    clock.move(3439)
+    assert refused(send_code, A).retry_after == 1
+    clock.move(1)
+    send_code(A)
+    # Each refusal is recorded once, under the limit it names.
+    assert set(RateLimitRefusal.objects.values_list("limit", flat=True)) == {RateLimit.NUMBER_HOUR}
+    assert sum(RateLimitRefusal.objects.values_list("count", flat=True)) == 3
+
+
+def test_the_wait_is_the_longest_of_the_number_and_the_ip_limits(limited, clock):
+    limited(CODE_COOLDOWN=1, LIMIT_NUMBER_PER_HOUR=1, LIMIT_IP_PER_HOUR=1)
+    send_code(A, client_ip="192.0.2.1")
+    clock.move(600)
+    send_code(B, client_ip="192.0.2.2")
+    clock.move(100)  # A's hour ends in 2900 seconds, the IP's in 3500
+    before = {(c.limit, c.subject): (c.count, c.window_start) for c in RateCounter.objects.all()}
+
+    refusal = refused(send_code, A, client_ip="192.0.2.2")
+
+    assert (refusal.limit, refusal.subject, refusal.retry_after) == (
+        RateLimit.IP_HOUR,
+        "192.0.2.2",
+        3500,
+    )
+    after = {(c.limit, c.subject): (c.count, c.window_start) for c in RateCounter.objects.all()}
+    assert after == before  # finding every refusal counted nothing
+    clock.move(3499)
+    assert refused(send_code, A, client_ip="192.0.2.2").limit == RateLimit.IP_HOUR
+    clock.move(1)
+    send_code(A, client_ip="192.0.2.2")
+
+
 def test_a_refused_send_counts_nothing_and_sends_nothing(limited, clock):
     limited(LIMIT_SITE_PER_MINUTE=1)
     send_code(A, client_ip="192.0.2.1")

@@ -140,6 +140,7 @@ FAULT_SETTINGS = {
     "TIMEOUT": 2,
     "CLAIM_TIMEOUT": 10,
     "RECONCILE_DELAY": 2,
+    "RECONCILE_SETTLE": 6,
     "RETRY_DELAY": 1,
     "RETRY_MAX_DELAY": 4,
     "MAX_ATTEMPTS": 10,
@@ -213,7 +214,7 @@ def corrupt_template_params(message: Message) -> None:
     [
         (unknown_template, 117, "templateId"),
         (corrupt_number, None, "mobile number"),
-        (corrupt_template_params, None, "TypeError"),
+        (corrupt_template_params, None, "not a list of strings"),
     ],
 )
 def test_poison_message_at_the_head_fails_alone_in_one_run(
@@ -265,7 +266,12 @@ def test_worker_killed_mid_batch_is_reconciled_not_resent(sandbox):
     assert Message.objects.filter(status=Status.QUEUED).exists()
 
     fresh_env = worker_env(
-        sandbox.url, TIMEOUT=0.4, CLAIM_TIMEOUT=1, RECONCILE_DELAY=0.1, RETRY_DELAY=0.1
+        sandbox.url,
+        TIMEOUT=0.4,
+        CLAIM_TIMEOUT=1,
+        RECONCILE_DELAY=0.1,
+        RECONCILE_SETTLE=1.2,
+        RETRY_DELAY=0.1,
     )
     with worker_process(["--loop", "--idle-wait", "0.1"], fresh_env) as fresh:
         done = wait_while_running(

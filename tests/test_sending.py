@@ -361,7 +361,7 @@ def test_a_failing_pass_is_logged_and_the_loop_goes_on(locmem, monkeypatch, capl
         stop.set()
         return result
 
-    monkeypatch.setattr(services, "work_batch", flaky)
+    monkeypatch.setattr(services.worker, "work_batch", flaky)
     total = services.run_workers(loop=True, idle_wait=0.01, stop=stop)
 
     assert total.sent == 1

@@ -181,6 +181,82 @@ def test_after_max_wrong_tries_the_right_code_fails(codes, settings, clock, comm
     assert check_code(NUMBER, sent_code()) is True
 
 
+def wrong(code: str) -> str:
+    return f"{(int(code) + 1) % 10**6:06d}"
+
+
+def no_code(committed, clock):
+    return NUMBER, "123456"
+
+
+def code_for_another_purpose(committed, clock):
+    committed(send_code, NUMBER, purpose="reset")
+    return NUMBER, sent_code()
+
+
+def wrong_code(committed, clock):
+    committed(send_code, NUMBER)
+    return NUMBER, wrong(sent_code())
+
+
+def expired_code(committed, clock):
+    committed(send_code, NUMBER)
+    clock.move(300)
+    return NUMBER, sent_code()
+
+
+def used_code(committed, clock):
+    committed(send_code, NUMBER)
+    assert check_code(NUMBER, sent_code()) is True
+    return NUMBER, sent_code()
+
+
+def code_out_of_tries(committed, clock):
+    committed(send_code, NUMBER)
+    for _ in range(5):
+        check_code(NUMBER, wrong(sent_code()))
+    return NUMBER, sent_code()
+
+
+@pytest.fixture
+def hash_compares(monkeypatch) -> list[tuple[int, int]]:
+    """The lengths of the two hashes of every constant-time comparison check_code makes."""
+    compared: list[tuple[int, int]] = []
+    compare = verification.constant_time_compare
+
+    def counted(stored: str, given: str) -> bool:
+        compared.append((len(stored), len(given)))
+        return compare(stored, given)
+
+    monkeypatch.setattr(verification, "constant_time_compare", counted)
+    return compared
+
+
+@pytest.mark.parametrize(
+    "situation",
+    [no_code, code_for_another_purpose, wrong_code, expired_code, used_code, code_out_of_tries],
+)
+def test_a_failing_check_does_the_same_work_whether_or_not_a_code_exists(
+    codes, clock, committed, django_assert_num_queries, hash_compares, situation
+):
+    number, given = situation(committed, clock)
+    hash_compares.clear()
+
+    with django_assert_num_queries(2):  # the newest code, then a conditional UPDATE of its tries
+        assert check_code(number, given) is False
+
+    assert hash_compares == [(64, 64)]
+
+
+def test_a_right_code_costs_one_more_query_to_mark_it_used(
+    codes, committed, django_assert_num_queries, hash_compares
+):
+    committed(send_code, NUMBER)
+    with django_assert_num_queries(3):
+        assert check_code(NUMBER, sent_code()) is True
+    assert hash_compares == [(64, 64)]
+
+
 def test_purposes_are_kept_apart(codes, clock, committed):
     committed(send_code, NUMBER, purpose="login")
     login = sent_code()

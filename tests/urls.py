@@ -5,4 +5,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("zhenzi/", include("django_zhenzi.urls")),
     path("codes/", include("tests.code_views")),
+    path("provider/", include("tests.provider_views")),
 ]

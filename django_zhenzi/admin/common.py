@@ -161,6 +161,18 @@ STORED_REASONS: tuple[StoredReason, ...] = (
     ),
     _reason(r"The provider never received it\.", gettext_lazy("The provider never received it.")),
     _reason(
+        r"Taken as sent: the provider refused its messageId as already used, though "
+        r"findSmsByMessageId never showed it\.",
+        gettext_lazy(
+            "Taken as sent: the provider refused its messageId as already used, though "
+            "findSmsByMessageId never showed it."
+        ),
+    ),
+    _reason(
+        r"Stored template parameters are not a list of strings: (?P<params>.+)",
+        gettext_lazy("Stored template parameters are not a list of strings: %(params)s"),
+    ),
+    _reason(
         r"The backend cannot look messages up\.",
         gettext_lazy("The backend cannot look messages up."),
     ),

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -34,7 +37,7 @@ from django_zhenzi.admin.common import (
     time_column,
 )
 from django_zhenzi.admin.sending import SEND_PERMISSION, send_messages
-from django_zhenzi.models import Message, Status, StatusReport
+from django_zhenzi.models import MaybeSent, Message, Status, StatusReport
 
 #: How many messages one "refresh status" action asks the provider about, so the request
 #: stays short; select fewer to check the rest.
@@ -48,9 +51,20 @@ ERROR_EXCERPT_LENGTH = 80
 
 #: Refreshing a status changes the message, so it takes Django's own "change message".
 REFRESH_PERMISSION = "django_zhenzi.change_message"
+#: How many messages the resend confirmation page lists by name.
+CONFIRM_LIST_LIMIT = 100
+RESEND_MAYBE_SENT_PERMISSION = "django_zhenzi.resend_maybe_sent"
 VIEW_MESSAGE_PERMISSIONS = ("django_zhenzi.view_message", "django_zhenzi.change_message")
 
 CSS = {"all": ["django_zhenzi/admin.css"]}
+
+
+def template_params_text(params: object) -> str:
+    """Template parameters as the list shows them: joined by commas. Anything but a list of
+    strings (a row changed behind the app's back) is shown as the JSON stored, never fails."""
+    if isinstance(params, list) and all(isinstance(value, str) for value in params):
+        return ", ".join(params)
+    return json.dumps(params, ensure_ascii=False)
 
 
 class TemplateFilter(admin.SimpleListFilter):
@@ -162,13 +176,18 @@ class MessageAdmin(ReadOnlyModelAdmin):
         "last_error",
     )
     list_display_links = ("created_at_column", "number")
-    list_filter = ("status", ("created_at", admin.DateFieldListFilter), TemplateFilter)
+    list_filter = (
+        "status",
+        "maybe_sent",
+        ("created_at", admin.DateFieldListFilter),
+        TemplateFilter,
+    )
     search_fields = ("number__contains", "message_id__exact", "text")
     search_help_text = _("Search by phone number, complete messageId or text.")
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    actions = ("resend_failed", "refresh_status")
+    actions = ("resend_failed", "resend_maybe_sent", "refresh_status")
     inlines = (StatusReportInline,)
     fieldsets = (
         (
@@ -196,7 +215,10 @@ class MessageAdmin(ReadOnlyModelAdmin):
                     "next_attempt_at",
                     "claimed_at",
                     "claim_token",
+                    "maybe_sent",
                     "sent_at",
+                    "polled_at",
+                    "next_poll_at",
                     "status_changed_at",
                 )
             },
@@ -226,21 +248,30 @@ class MessageAdmin(ReadOnlyModelAdmin):
     def has_refresh_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(REFRESH_PERMISSION)
 
+    def has_resend_maybe_sent_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(RESEND_MAYBE_SENT_PERMISSION)
+
     # Columns
 
     created_at_column = time_column(Message, "created_at")
 
     @admin.display(description=_("status"), ordering="status")
     def status_label(self, message: Message) -> SafeString:
+        if message.maybe_sent and message.status in (Status.FAILED, Status.UNKNOWN):
+            return format_html(
+                '{}<div class="zhenzi-maybe-sent" title="{}">{}</div>',
+                status_badge(message.status),
+                message.get_maybe_sent_display(),
+                gettext("may have been sent"),
+            )
         return status_badge(message.status)
 
     @admin.display(description=_("text or template"))
     def content_excerpt(self, message: Message) -> SafeString:
         if message.template_id:
-            params = ", ".join(str(value) for value in message.template_params or ())
             content = gettext("template %(id)s (%(params)s)") % {
                 "id": message.template_id,
-                "params": params,
+                "params": template_params_text(message.template_params),
             }
         else:
             content = message.text
@@ -281,28 +312,75 @@ class MessageAdmin(ReadOnlyModelAdmin):
 
     @admin.action(description=_("Resend the selected failed messages"), permissions=["send"])
     def resend_failed(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
-        result = services.requeue_failed(queryset)
-        requeued, skipped = result.requeued, result.skipped
-        if requeued:
+        self._report_requeue(request, services.requeue_failed(queryset))
+
+    @admin.action(
+        description=_("Resend failed messages even if they may have been sent"),
+        permissions=["resend_maybe_sent"],
+    )
+    def resend_maybe_sent(
+        self, request: HttpRequest, queryset: QuerySet[Message]
+    ) -> TemplateResponse | None:
+        """Requeue failed messages whose outcome was never settled, after a confirmation page
+        that lists them: the phone may receive each of them twice."""
+        if request.POST.get("confirm") == "yes":
+            result = services.requeue_failed(queryset, confirm_maybe_sent=True)
+            self._report_requeue(request, result)
+            return None
+        doubtful = queryset.filter(status=Status.FAILED, content_masked=False).exclude(
+            maybe_sent=MaybeSent.NO
+        )
+        return TemplateResponse(
+            request,
+            "django_zhenzi/admin/confirm_resend_maybe_sent.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Resend messages that may have been sent?"),
+                "opts": self.model._meta,
+                "queryset": queryset,
+                "doubtful": list(doubtful[:CONFIRM_LIST_LIMIT]),
+                "doubtful_count": doubtful.count(),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "action": "resend_maybe_sent",
+            },
+        )
+
+    def _report_requeue(self, request: HttpRequest, result: services.RequeueResult) -> None:
+        if result.requeued:
             self.message_user(
                 request,
                 ngettext(
                     "%(count)d failed message was queued to be sent again.",
                     "%(count)d failed messages were queued to be sent again.",
-                    requeued,
+                    result.requeued,
                 )
-                % {"count": requeued},
+                % {"count": result.requeued},
                 messages.SUCCESS,
             )
-        if skipped:
+        if result.maybe_sent:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d failed message was not resent: it may have been sent (its outcome "
+                    "was never settled). Resend it only with the action 'Resend failed messages "
+                    "even if they may have been sent'.",
+                    "%(count)d failed messages were not resent: they may have been sent (their "
+                    "outcome was never settled). Resend them only with the action 'Resend failed "
+                    "messages even if they may have been sent'.",
+                    result.maybe_sent,
+                )
+                % {"count": result.maybe_sent},
+                messages.WARNING,
+            )
+        if result.skipped:
             self.message_user(
                 request,
                 ngettext(
                     "%(count)d message was skipped: only failed messages can be resent.",
                     "%(count)d messages were skipped: only failed messages can be resent.",
-                    skipped,
+                    result.skipped,
                 )
-                % {"count": skipped},
+                % {"count": result.skipped},
                 messages.WARNING,
             )
 

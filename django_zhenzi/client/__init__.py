@@ -31,6 +31,10 @@ from django_zhenzi.client.errors import (
 )
 from django_zhenzi.client.validation import (
     MAX_MESSAGE_LENGTH,
+    MAX_TEMPLATE_ID_LENGTH,
+    MESSAGE_CONTROL_CHARACTERS,
+    check_characters,
+    check_number_characters,
     message_length,
     normalize_number,
     validate_client_ip,
@@ -47,6 +51,8 @@ __all__ = [
     "ERROR_CODES",
     "FIND_MESSAGE_PATH",
     "MAX_MESSAGE_LENGTH",
+    "MAX_TEMPLATE_ID_LENGTH",
+    "MESSAGE_CONTROL_CHARACTERS",
     "SEND_PATH",
     "SEND_TEMPLATE_PATH",
     "USER_AGENT",
@@ -60,6 +66,8 @@ __all__ = [
     "ZhenziMaybeSentError",
     "ZhenziNotSentError",
     "ZhenziTransportError",
+    "check_characters",
+    "check_number_characters",
     "explain",
     "mask_number",
     "message_length",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import ssl
 import time
 from collections.abc import Mapping, Sequence
@@ -50,6 +51,7 @@ CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 USER_AGENT = f"django-zhenzi/{__version__} python-requests/{requests.__version__}"
 _FORM_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=UTF-8"
 _BODY_EXCERPT_LENGTH = 200
+_BALANCE = re.compile(r"[0-9]+")  # not str.isdigit(): it takes "²", which int() refuses
 
 # Errors raised before a single byte of the request can have left this host.
 _NOT_SENT_ERRORS = (
@@ -92,6 +94,24 @@ def parse_china_time(value: Any) -> datetime | None:
         return None
 
 
+class Secret:
+    """A value kept out of every ``repr``, and so out of the local variables a debug page
+    (Django's technical 500 page) or an error reporter shows: only :meth:`reveal` gives it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def reveal(self) -> str:
+        return self._value
+
+
 def mask_number(number: str) -> str:
     """A phone number fit for logs: 138****8000."""
     return f"{number[:3]}****{number[-4:]}" if len(number) >= 8 else "****"
@@ -109,9 +129,10 @@ class ZhenziClient:
         timeout: float | tuple[float, float] = 10.0,
         pool_size: int = 10,
     ) -> None:
+        self._app_secret = Secret(app_secret)
+        del app_secret  # out of this frame's locals, should a line below raise
         self.api_url = api_url.rstrip("/")
         self.app_id = app_id
-        self._app_secret = app_secret
         self.timeout = timeout
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
@@ -168,7 +189,11 @@ class ZhenziClient:
     def balance(self) -> int:
         """SMS left on the account (shared by every app of the account)."""
         data = self._post(BALANCE_PATH, {}).data
-        if isinstance(data, bool) or not isinstance(data, (int, str)) or not str(data).isdigit():
+        if (
+            isinstance(data, bool)
+            or not isinstance(data, (int, str))
+            or not _BALANCE.fullmatch(str(data))
+        ):
             raise ZhenziMaybeSentError(
                 f"Unexpected balance in the answer: {data!r}", endpoint=BALANCE_PATH
             )
@@ -210,23 +235,33 @@ class ZhenziClient:
         return self._post(path, fields)
 
     def _post(self, path: str, fields: dict[str, str]) -> ZhenziAnswer:
-        form = {"appId": self.app_id, "appSecret": self._app_secret, **fields}
+        """POST ``fields`` with the credentials.
+
+        The form holding the app secret is built inside the call, so no frame of this client
+        holds it in a variable; the frames of requests and urllib3 do, so an error raised in them
+        loses its traceback (and with it those frames) before it goes further: a debug page
+        shows every frame's local variables.
+        """
         started = time.monotonic()
         try:
             response = self.session.post(
                 self.api_url + path,
-                data=form,
+                data=self._form(fields),
                 headers={"Content-Type": _FORM_CONTENT_TYPE},
                 timeout=self.timeout,
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            # requests keeps the prepared request, whose body holds the app secret, on its error:
-            # drop it before the error becomes our error's __cause__.
+            # requests also keeps the prepared request, whose body holds the app secret, on its
+            # error: drop it before the error becomes our error's __cause__.
             exc.request = exc.response = None
+            _drop_tracebacks(exc)
             error = self._transport_error(exc, path)
             self._log(path, fields, started, f"{type(error).__name__}: {error}")
             raise error from exc
+        except Exception as exc:  # not one requests means to raise: a bug, there or here
+            _drop_tracebacks(exc)
+            raise exc  # not a bare raise: that would leave out this frame too
         try:
             answer = self._read_answer(response, path)
         except (ZhenziTransportError, ZhenziAPIError) as error:
@@ -234,6 +269,9 @@ class ZhenziClient:
             raise
         self._log(path, fields, started, "code 0")
         return answer
+
+    def _form(self, fields: Mapping[str, str]) -> dict[str, str]:
+        return {"appId": self.app_id, "appSecret": self._app_secret.reveal(), **fields}
 
     def _read_answer(self, response: requests.Response, path: str) -> ZhenziAnswer:
         status = response.status_code
@@ -291,8 +329,8 @@ class ZhenziClient:
         return self._redact(text[:_BODY_EXCERPT_LENGTH])
 
     def _redact(self, value: Any) -> Any:
-        if isinstance(value, str) and self._app_secret:
-            return value.replace(self._app_secret, "********")
+        if isinstance(value, str) and self._app_secret.reveal():
+            return value.replace(self._app_secret.reveal(), "********")
         return value
 
     def _log(self, path: str, fields: Mapping[str, str], started: float, outcome: str) -> None:
@@ -324,6 +362,12 @@ def _definitely_not_sent(exc: requests.RequestException) -> bool:
     if isinstance(reason, urllib3.exceptions.SSLError):
         return any(isinstance(error, ssl.SSLCertVerificationError) for error in _chain(reason))
     return False
+
+
+def _drop_tracebacks(error: BaseException) -> None:
+    """Forget the frames of ``error`` and of every error it holds (their local variables)."""
+    for each in _chain(error):
+        each.__traceback__ = None
 
 
 def _chain(error: BaseException) -> list[BaseException]:

@@ -155,11 +155,16 @@ class ZhenziError(Exception):
 
 
 class ZhenziInputError(ZhenziError, ValueError):
-    """Input refused before any HTTP call (bad number, empty message, ...)."""
+    """Input refused before any HTTP call (bad number, empty message, ...).
 
-    def __init__(self, message: str, *, field: str) -> None:
+    ``field`` names the input; ``character`` is the refused character when one character is
+    the reason (a control character or a lone surrogate), else None.
+    """
+
+    def __init__(self, message: str, *, field: str, character: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+        self.character = character
 
 
 class ZhenziAPIError(ZhenziError):

@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.db import transaction
 
 from django_zhenzi import signals
-from django_zhenzi.client import ZhenziInputError, normalize_number
+from django_zhenzi.client import ZhenziInputError, check_number_characters, normalize_number
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import Message, Status, VerificationCode
 from django_zhenzi.services import clock
@@ -32,6 +32,8 @@ def create_messages(
     given = as_number_list(numbers)
     if not given:
         raise ZhenziInputError("No phone number given.", field="number")
+    for raw in given:  # one that could not even be stored on a failed row refuses the batch
+        check_number_characters(raw)
     moment = clock.now()
     due = moment if queue else moment + timedelta(seconds=float(zhenzi_settings.CLAIM_TIMEOUT))
     rows: list[Message] = []

@@ -19,7 +19,7 @@ from django.db.models import Q
 
 from django_zhenzi import signals
 from django_zhenzi.backends import OutgoingSms, get_backend
-from django_zhenzi.client import ZhenziAPIError, ZhenziError
+from django_zhenzi.client import ZhenziAPIError, ZhenziError, ZhenziInputError
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import SENT_STATUSES, Message, Status
 from django_zhenzi.services import clock
@@ -39,10 +39,14 @@ MASKED_NOT_RESENT = (
 def outgoing(message: Message, content: Content | None = None) -> OutgoingSms:
     """What to send for ``message``: its stored content, or ``content`` when given."""
     if content is None:
+        params = message.template_params or []
+        if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+            raise ZhenziInputError(
+                f"Stored template parameters are not a list of strings: {params!r}",
+                field="template_params",
+            )
         content = Content(
-            text=message.text,
-            template_id=message.template_id,
-            template_params=tuple(message.template_params or ()),
+            text=message.text, template_id=message.template_id, template_params=tuple(params)
         )
     return OutgoingSms(
         number=message.number,

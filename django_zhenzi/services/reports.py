@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.db import transaction
 from django.db.models import F, Q, QuerySet
 
 from django_zhenzi.backends import OperationNotSupported, get_backend
@@ -46,8 +47,10 @@ def apply_report(report: ReportData, *, source: str = StatusReport.Source.CALLBA
     """
     moment = clock.now()
     status = delivery_status(report.raw_status)
-    message = Message.objects.filter(message_id=report.message_id).first()
-    with serialized_writes():
+    with serialized_writes(), transaction.atomic():
+        # Lock the message first: the report's foreign key would take a shared lock on it
+        # (MySQL/MariaDB), which two concurrent reports could not both upgrade for the UPDATE.
+        message = Message.objects.select_for_update().filter(message_id=report.message_id).first()
         stored = StatusReport.objects.create(
             message=message,
             reported_message_id=report.message_id,
@@ -58,8 +61,8 @@ def apply_report(report: ReportData, *, source: str = StatusReport.Source.CALLBA
             payload=storable(message, report.payload or {}),
             received_at=moment,
         )
-    if message is not None and status:
-        advance(message, status, report.raw_status[:64], moment)
+        if message is not None and status:
+            advance(message, status, report.raw_status[:64], moment)
     return stored
 
 

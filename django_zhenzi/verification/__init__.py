@@ -39,6 +39,8 @@ __all__ = ["CODE_MASK", "RateLimited", "check_code", "send_code"]
 logger = logging.getLogger("django_zhenzi")
 
 _PURPOSE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
+#: What a code is compared with when the number has none: a hex digest no code hashes to.
+_NO_CODE_HASH = "0" * 64
 
 
 def send_code(
@@ -92,26 +94,33 @@ def check_code(number: str | int, code: str, *, purpose: str = "login") -> bool:
     checked CODE_MAX_TRIES times. Every check counts as a try before the comparison (in one
     conditional UPDATE), so concurrent guesses cannot exceed the tries; marking it used is
     another conditional UPDATE, so two concurrent checks of the right code cannot both pass.
+
+    Whether a number has a code must not show: a check that fails does the same work whatever
+    the reason (no code, a used, expired or wrong one), two queries and one HMAC compared in
+    constant time. Only a right code costs a third query, to mark it used. A number that is not
+    a mobile number fails at once, without a query.
     """
     try:
         number = normalize_number(number)
     except ZhenziInputError:
         return False
     purpose = _checked_purpose(purpose)
-    given = "".join(str(code or "").split())
+    given_hash = code_hash(number, purpose, "".join(str(code or "").split()))
     moment = services.clock.now()
     newest = (
         VerificationCode.objects.filter(number=number, purpose=purpose)
         .order_by("-created_at", "-id")
         .first()
     )
-    if newest is None or newest.state != VerificationCode.State.ACTIVE:
-        return False
-    active = VerificationCode.objects.filter(pk=newest.pk, state=VerificationCode.State.ACTIVE)
+    # Without a code this UPDATE runs all the same, on no row (pk=None matches none).
+    active = VerificationCode.objects.filter(
+        pk=newest.pk if newest is not None else None, state=VerificationCode.State.ACTIVE
+    )
     tried = active.filter(
         expires_at__gt=moment, tries__lt=int(zhenzi_settings.CODE_MAX_TRIES)
     ).update(tries=F("tries") + 1)
-    if not tried or not constant_time_compare(newest.code_hash, code_hash(number, purpose, given)):
+    stored_hash = newest.code_hash if newest is not None else _NO_CODE_HASH
+    if not constant_time_compare(stored_hash, given_hash) or not tried:
         return False
     return bool(active.update(state=VerificationCode.State.USED, used_at=moment))
 

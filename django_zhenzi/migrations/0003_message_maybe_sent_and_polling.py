@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("django_zhenzi", "0001_initial"),
+        ("django_zhenzi", "0002_balancesnapshot_balance_bigint"),
     ]
 
     operations = [
