@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import DatabaseError, OperationalError, connections, router, transaction
 from django.db.models import Case, F, Model, Q, Value, When
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
@@ -48,6 +48,10 @@ HOUR = 3600.0
 DAY = 86400.0
 #: IPv6 clients are counted by network: one subscriber usually holds a whole /64.
 IPV6_PREFIX = 64
+#: How many times a send's limits are taken when the database breaks a deadlock by rolling back.
+DEADLOCK_ATTEMPTS = 5
+#: MySQL's and MariaDB's error number for ER_LOCK_DEADLOCK.
+MYSQL_DEADLOCK = 1213
 
 
 @dataclass(frozen=True)
@@ -119,9 +123,7 @@ def check_send(
     plan = list(_plan(wanted, ip_subject, code=code))
     moment = services.clock.now()
     try:
-        with transaction.atomic():
-            for rule, subject, amount in plan:
-                _take(rule, subject, amount, moment)
+        _take_all(plan, moment)
     except RateLimited as first:
         refusal = _longest_refusal(plan, moment, first)
         _record_refusal(refusal, moment)
@@ -132,6 +134,37 @@ def check_send(
             refusal.retry_after,
         )
         raise refusal from None
+
+
+def _take_all(plan: list[tuple[Rule, str, int]], moment: datetime) -> None:
+    """Take every counter of ``plan`` in one transaction, or none (RateLimited).
+
+    MySQL and MariaDB can still pick a transaction here as a deadlock victim (InnoDB locks the
+    index records next to a counter too, such as deleted ones not yet purged) and roll it back;
+    nothing was counted then, so a transaction of its own is simply run again. Inside the
+    caller's transaction, which the deadlock rolled back as a whole, the error goes to the caller.
+    """
+    alias = router.db_for_write(RateCounter)
+    attempts = 1 if transaction.get_connection(alias).in_atomic_block else DEADLOCK_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        try:
+            with transaction.atomic(using=alias):
+                for rule, subject, amount in plan:
+                    _take(rule, subject, amount, moment)
+            return
+        except OperationalError as error:
+            if attempt == attempts or not is_deadlock(error):
+                raise
+            logger.debug("Rate limits: deadlock victim, trying again (attempt %d)", attempt)
+
+
+def is_deadlock(error: DatabaseError) -> bool:
+    """Whether the database rolled back the transaction to break a deadlock (MySQL and MariaDB:
+    error 1213; PostgreSQL: SQLSTATE 40P01)."""
+    cause = error.__cause__
+    if getattr(cause, "sqlstate", None) == "40P01":
+        return True
+    return isinstance(cause, Exception) and cause.args[:1] == (MYSQL_DEADLOCK,)
 
 
 def subject_for_ip(client_ip: str) -> str:
@@ -262,5 +295,23 @@ def _count(
     rows = model._default_manager.filter(condition, **key)
     if rows.update(**changes):
         return True
-    model._default_manager.bulk_create([model(**key, **blank)], ignore_conflicts=True)
+    _create_if_missing(model, key, blank)
     return bool(rows.update(**changes))
+
+
+def _create_if_missing(
+    model: type[Model], key: dict[str, object], blank: dict[str, object]
+) -> None:
+    """Insert the row ``key`` as ``blank`` unless it exists; concurrent calls never fail.
+
+    On MySQL and MariaDB an ``INSERT IGNORE`` that meets an existing row takes a shared lock on
+    it, and the UPDATE that follows needs an exclusive one: two transactions that both hit the
+    row then wait for each other, a deadlock. ``ON DUPLICATE KEY UPDATE`` (setting a key column
+    to the value it has) takes the exclusive lock at once, so they queue instead.
+    """
+    row = model(**key, **blank)
+    manager = model._default_manager
+    if connections[router.db_for_write(model)].vendor == "mysql":
+        manager.bulk_create([row], update_conflicts=True, update_fields=[next(iter(key))])
+    else:
+        manager.bulk_create([row], ignore_conflicts=True)

@@ -5,10 +5,33 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from django.conf import settings
+from django.db import connection
 from django.utils import translation
+from pytest_django import DjangoDbBlocker
 
 from django_zhenzi import signals
 from django_zhenzi.sandbox import Sandbox
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _mysql_time_zone_tables(django_db_blocker: DjangoDbBlocker) -> None:
+    """On MySQL and MariaDB, stop at once unless the server has its time zone tables: Django
+    needs them with USE_TZ (the admin's date navigation), and without them every such page
+    fails with "Database returned an invalid datetime value"."""
+    if connection.vendor != "mysql":
+        return
+    # A connection to the server, without a database: the test database may not exist yet.
+    with django_db_blocker.unblock(), connection._nodb_cursor() as cursor:
+        cursor.execute("SELECT CONVERT_TZ('2000-01-01 00:00:00', 'UTC', %s)", [settings.TIME_ZONE])
+        (converted,) = cursor.fetchone()
+    if converted is None:
+        pytest.exit(
+            f"The MySQL/MariaDB server has no time zone tables (CONVERT_TZ to "
+            f"{settings.TIME_ZONE} gives NULL). Load them once: "
+            "mariadb-tzinfo-to-sql /usr/share/zoneinfo | mariadb -u root mysql",
+            returncode=1,
+        )
 
 
 @pytest.fixture(autouse=True)

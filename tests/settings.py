@@ -22,6 +22,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # lock up front, which keeps concurrent SQLite writers from deadlocking.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")}
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    # MySQL / MariaDB: utf8mb4 everywhere, for Chinese text and emoji (utf8 is 3 bytes a character
+    # there). The test database is created with it whatever the server's default.
+    DATABASES["default"]["OPTIONS"] = {"charset": "utf8mb4"}
+    DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from io import StringIO
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from django.conf import settings
 from django.core.checks import ERROR, WARNING, CheckMessage, Tags, run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.db import connections
 from django.test import override_settings
 from django.utils.functional import Promise
 
-from django_zhenzi.checks import GENERATE_TOKEN_COMMAND, TAG
+from django_zhenzi.checks import GENERATE_TOKEN_COMMAND, TAG, sqlite_transaction_mode_warnings
 from django_zhenzi.conf import ENTERPRISE_API_URL, PERSONAL_API_URL, SETTINGS, ZHENZI_BACKEND
+from django_zhenzi.models import Message
 
 SECRET = "s3cr3t-app-secret-value-9f8e7d"
 VALID: dict[str, Any] = {
@@ -349,3 +351,72 @@ def test_e010_claim_timeout_must_exceed_twice_the_timeout():
     assert ids_for({**VALID, "TIMEOUT": 10, "CLAIM_TIMEOUT": 20}) == ["django_zhenzi.E010"]
     assert ids_for({**VALID, "TIMEOUT": 10, "CLAIM_TIMEOUT": 21}) == []
     assert ids_for({**VALID, "TIMEOUT": 200}) == ["django_zhenzi.E010"]  # default claim: 300 s
+
+
+# --- W030: SQLite without IMMEDIATE transactions -------------------------------------------------
+
+SQLITE_HINT_OPTIONS = '"OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20}'
+
+
+@pytest.mark.parametrize(
+    "database",
+    [
+        {},
+        {"OPTIONS": {}},
+        {"OPTIONS": None},
+        {"OPTIONS": {"transaction_mode": None}},
+        {"OPTIONS": {"transaction_mode": "DEFERRED"}},
+        {"OPTIONS": {"transaction_mode": "deferred", "init_command": "PRAGMA foreign_keys=ON"}},
+    ],
+)
+def test_w030_sqlite_with_deferred_transactions(database):
+    messages = sqlite_transaction_mode_warnings("default", "sqlite", database)
+    assert [message.id for message in messages] == ["django_zhenzi.W030"]
+    assert messages[0].level == WARNING
+    assert '"database is locked"' in str(messages[0].msg)
+    assert 'The database "default"' in str(messages[0].msg)
+    assert 'DATABASES["default"]' in str(messages[0].hint)
+    assert SQLITE_HINT_OPTIONS in str(messages[0].hint)
+    assert isinstance(messages[0].msg, Promise)
+    assert isinstance(messages[0].hint, Promise)
+
+
+def test_w030_names_the_database_and_keeps_its_busy_timeout():
+    database = {"OPTIONS": {"timeout": 45}}
+    [message] = sqlite_transaction_mode_warnings("sms", "sqlite", database)
+    assert 'The database "sms"' in str(message.msg)
+    assert "with DEFERRED transactions" in str(message.msg)
+    assert '"OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 45}' in str(message.hint)
+
+
+@pytest.mark.parametrize("mode", ["IMMEDIATE", "immediate", "Immediate", "EXCLUSIVE"])
+def test_w030_silent_when_sqlite_takes_the_write_lock_up_front(mode):
+    database = {"OPTIONS": {"transaction_mode": mode, "timeout": 20}}
+    assert sqlite_transaction_mode_warnings("default", "sqlite", database) == []
+
+
+@pytest.mark.parametrize("vendor", ["postgresql", "mysql", "oracle"])
+def test_w030_silent_on_other_databases(vendor):
+    assert sqlite_transaction_mode_warnings("default", vendor, {"OPTIONS": {}}) == []
+
+
+class MessagesRouter:
+    """Sends writes of django_zhenzi's models to "default", recording what it was asked about."""
+
+    models: ClassVar[list[type]] = []
+
+    def db_for_write(self, model: type, **hints: Any) -> str | None:
+        self.models.append(model)
+        return "default" if model._meta.app_label == "django_zhenzi" else None
+
+
+def test_w030_checks_the_database_the_router_picks_for_messages(monkeypatch):
+    database = connections["default"]
+    monkeypatch.setattr(database, "vendor", "sqlite")  # whatever the suite runs on
+    monkeypatch.setitem(database.settings_dict, "OPTIONS", {"timeout": 20})
+    MessagesRouter.models.clear()
+    with override_settings(DATABASE_ROUTERS=[f"{__name__}.MessagesRouter"]):
+        assert zhenzi_ids() == ["django_zhenzi.W030"]
+    assert Message in MessagesRouter.models
+    monkeypatch.setitem(database.settings_dict, "OPTIONS", {"transaction_mode": "IMMEDIATE"})
+    assert zhenzi_ids() == []

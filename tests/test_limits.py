@@ -3,8 +3,13 @@ code-request page under attack, and their system checks."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import DatabaseError, connection, connections, transaction
+from django.db.models import F
 from django.test import Client
 from django.urls import reverse
 
@@ -241,6 +246,42 @@ def test_concurrent_codes_to_many_numbers_keep_the_site_cap(settings):
     assert len(django_zhenzi.outbox) == 7
     assert RateCounter.objects.get(limit=RateLimit.IP_HOUR).count == 7
     assert RateLimitRefusal.objects.get().count == 23
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_deadlock_is_told_from_other_database_errors():
+    """What ``check_send`` retries: a transaction the database rolled back to break a deadlock
+    (two transactions taking two counters in opposite orders), nothing else."""
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite has one writer at a time: it cannot deadlock")
+    moment = services.now()
+    first, second = (
+        RateCounter.objects.create(limit=RateLimit.SITE_DAY, subject=name, window_start=moment)
+        for name in ("first", "second")
+    )
+    both_hold_one = threading.Barrier(2)
+
+    def take(one: RateCounter, other: RateCounter) -> DatabaseError | None:
+        try:
+            with transaction.atomic():
+                RateCounter.objects.filter(pk=one.pk).update(count=F("count") + 1)
+                both_hold_one.wait(timeout=10)
+                RateCounter.objects.filter(pk=other.pk).update(count=F("count") + 1)
+        except DatabaseError as error:
+            return error
+        finally:
+            connections.close_all()
+        return None
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(take, (first, second), (second, first)))
+
+    errors = [outcome for outcome in outcomes if outcome is not None]
+    assert len(errors) == 1, outcomes
+    assert limits.is_deadlock(errors[0])
+    with pytest.raises(DatabaseError) as caught, connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM no_such_table")
+    assert not limits.is_deadlock(caught.value)
 
 
 # --- The code-request page -----------------------------------------------------------------------

@@ -34,13 +34,15 @@ def database_url() -> str:
     settings = connection.settings_dict
     if connection.vendor == "sqlite":
         return f"sqlite:///{Path(settings['NAME']).resolve()}"
-    if connection.vendor != "postgresql":
+    schemes = {"postgresql": "postgres", "mysql": "mysql"}
+    if connection.vendor not in schemes:
         raise NotImplementedError(f"no worker DATABASE_URL for {connection.vendor}")
     user = quote(settings["USER"] or "", safe="")
     password = quote(settings["PASSWORD"] or "", safe="")
     credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""
     port = f":{settings['PORT']}" if settings["PORT"] else ""
-    return f"postgres://{credentials}{settings['HOST'] or ''}{port}/{quote(settings['NAME'])}"
+    scheme = schemes[connection.vendor]
+    return f"{scheme}://{credentials}{settings['HOST'] or ''}{port}/{quote(settings['NAME'])}"
 
 
 def worker_env(api_url: str, **zhenzi: float | int | str) -> dict[str, str]:
