@@ -305,11 +305,17 @@ def test_send_with_wrong_credentials_stops_and_explains(zhenzi, settings, monkey
 
     out, err, error = run_failing("zhenzi_send", *numbers, message=TEXT)
 
-    assert error.startswith("Stopped: Zhenzi error 110 on /sms/send.do: Wrong appSecret")
+    assert error.startswith(
+        "Stopped at the first refusal of the account: Zhenzi error 110 on /sms/send.do: "
+        "Wrong appSecret"
+    )
     assert "Check ZHENZI['APP_SECRET']" in error
     assert error.endswith("3 numbers not tried, nothing stored for them.")
-    assert Message.objects.count() == 2  # the first chunk only
-    assert zhenzi.requests_total == 2
+    assert "Sent 0, failed 0, queued for a retry 2" in out  # the summary is printed first
+    # The first chunk only, both left queued for a worker; one request, not one per message.
+    assert set(Message.objects.values_list("status", "attempts")) == {(Status.QUEUED, 0)}
+    assert Message.objects.count() == 2
+    assert zhenzi.requests_total == 1
     assert secret not in out + err + error
 
 

@@ -332,7 +332,9 @@ def test_a_slow_batch_is_not_sent_again_by_another_worker(sandbox, settings, clo
     services.send_claimed(batch[0], slow_token)
 
     clock.advance(61)  # the slow worker is still busy when another one passes...
-    services.run_workers()  # ...takes its claims for a dead worker's, finds nothing, requeues
+    services.run_workers()  # ...takes its claims for a dead worker's, finds nothing yet
+    clock.advance(601)  # past RECONCILE_SETTLE: still not found, so requeued
+    services.run_workers()
     clock.advance(2)
     assert services.run_workers().sent == 2  # ...and sends them
     for message in batch[1:]:  # the slow worker goes on with its batch, as work_batch does

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 import django_zhenzi
 from django_zhenzi import send_sms, services, signals
+from django_zhenzi.backends import get_backend
 from django_zhenzi.client import ZhenziInputError
 from django_zhenzi.models import Message, Status
 
@@ -144,17 +145,29 @@ def test_retry_delay_has_jitter_within_bounds(settings):
 
 
 def test_permanent_error_fails_at_once(sandbox, settings, received_signals):
-    settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url, "APP_SECRET": "wrong"}
-    message = send_sms("13800138000", "【测试】通知", queue=True)
+    settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url}
+    message = send_sms("13800138000", template_id="999999", queue=True)  # unknown template
 
     services.run_workers()
 
     message.refresh_from_db()
     assert message.status == Status.FAILED
-    assert message.error_code == 110
+    assert message.error_code == 117
     assert message.attempts == 1
-    assert "wrong" not in message.error_text.replace("Wrong appSecret", "")
+    assert message.maybe_sent == ""
     assert [name for name, _ in received_signals][-1] == "message_failed"
+
+
+def test_a_refused_secret_pauses_sending_and_stays_out_of_the_error(sandbox, settings):
+    settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url, "APP_SECRET": "wrong"}
+    message = send_sms("13800138000", "【测试】通知", queue=True)
+
+    result = services.run_workers()
+
+    message.refresh_from_db()
+    assert "110" in result.paused
+    assert (message.status, message.error_code, message.attempts) == (Status.QUEUED, 110, 0)
+    assert "wrong" not in message.error_text.replace("Wrong appSecret", "")
 
 
 def later(monkeypatch, seconds: float) -> None:
@@ -194,11 +207,16 @@ def test_ambiguous_outcome_not_received_is_sent_again(sandbox, settings, monkeyp
     message.refresh_from_db()
     assert message.status == Status.UNKNOWN
     later(monkeypatch, 61)
-    services.run_workers()  # never received: queued again, due a second later
+    services.run_workers()  # not found yet: within the settle window, asked again later
     message.refresh_from_db()
-    assert message.status == Status.QUEUED
+    assert message.status == Status.UNKNOWN
+    assert message.maybe_sent == "no_answer"
+    later(monkeypatch, 601)
+    services.run_workers()  # still not found once settled: queued again, due a second later
+    message.refresh_from_db()
+    assert (message.status, message.maybe_sent) == (Status.QUEUED, "")
     assert sandbox.request_count(message.message_id) == 1
-    later(monkeypatch, 63)
+    later(monkeypatch, 603)
     services.run_workers()
 
     message.refresh_from_db()
@@ -213,7 +231,7 @@ def test_expired_claim_counts_as_ambiguous(sandbox, settings, monkeypatch):
     message = send_sms("13800138000", "【测试】通知", queue=True)
     token = services.new_claim_token()
     (claimed,) = services.claim_due(token, 10)  # a worker claims it, sends it, then dies
-    services.get_backend().send(services.outgoing(claimed))
+    get_backend().send(services.dispatch.outgoing(claimed))
     later(monkeypatch, 61)
 
     services.run_workers()
@@ -317,12 +335,10 @@ def test_an_account_error_halts_the_pass_and_leaves_the_rest_queued(sandbox, set
 
     result = services.run_workers()
 
-    assert result.failed == 1
-    assert "110" in result.halted
-    assert Message.objects.filter(status=Status.FAILED, error_code=110).count() == 1
-    assert set(Message.objects.exclude(status=Status.FAILED).values_list("status", "attempts")) == {
-        (Status.QUEUED, 0)
-    }
+    assert (result.failed, result.retried, result.released) == (0, 1, 9)
+    assert "110" in result.paused
+    assert Message.objects.filter(status=Status.QUEUED, error_code=110).count() == 1
+    assert set(Message.objects.values_list("status", "attempts")) == {(Status.QUEUED, 0)}
 
 
 def test_the_worker_command_stops_with_the_account_error(sandbox, settings):
@@ -331,9 +347,9 @@ def test_the_worker_command_stops_with_the_account_error(sandbox, settings):
     settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url, "APP_ID": "deleted-app"}
     send_sms(["13800138000", "13900139000"], "【测试】通知", queue=True)
 
-    with pytest.raises(CommandError, match="refused the account"):
+    with pytest.raises(CommandError, match="refused the account; the messages stay queued"):
         call_command("zhenzi_send_queued", verbosity=0)
-    assert Message.objects.filter(status=Status.QUEUED).count() == 1
+    assert Message.objects.filter(status=Status.QUEUED).count() == 2
 
 
 def test_a_backend_that_cannot_be_imported_claims_nothing(settings):
@@ -408,7 +424,7 @@ def test_verification_code_messages_are_not_requeued(locmem):
         number="13800138000", text="验证码******", status=Status.FAILED, content_masked=True
     )
 
-    assert services.requeue_failed(Message.objects.all()) == (0, 1)
+    assert services.requeue_failed(Message.objects.all()) == services.RequeueResult(0, 1, 0)
     message.refresh_from_db()
     assert message.status == Status.FAILED
 
