@@ -270,7 +270,7 @@ def test_worker_killed_mid_batch_is_reconciled_not_resent(sandbox):
         TIMEOUT=0.4,
         CLAIM_TIMEOUT=1,
         RECONCILE_DELAY=0.1,
-        RECONCILE_SETTLE=1.2,
+        RECONCILE_SETTLE=1.5,
         RETRY_DELAY=0.1,
     )
     with worker_process(["--loop", "--idle-wait", "0.1"], fresh_env) as fresh:
