@@ -296,6 +296,7 @@ def test_a_message_id_is_used_once_by_an_accepted_message(sandbox, call):
     again = call(sandbox, SEND, number="13800138000", message=TEXT, messageId="d-1")
     assert again == {"code": 100, "data": "messageId重复"}
     assert (sandbox.request_count("d-1"), sandbox.accepted_count("d-1")) == (2, 1)
+    assert sandbox.repeat_count("d-1") == 1
     assert sandbox.balance == 9999
     # a rejected request does not use up its messageId
     assert call(sandbox, SEND, number="123", message=TEXT, messageId="d-2")["code"] == 100
@@ -509,7 +510,11 @@ def test_late_fault_times_out_but_records_the_message_late_seconds_after(make_sa
     assert sandbox.balance == 9999
     state = sandbox.state()
     assert (state["message_count"], state["late_pending"]) == (0, 1)
-    assert sandbox.counts() == {"request_counts": {"late-1": 1}, "accepted": []}
+    assert sandbox.counts() == {
+        "request_counts": {"late-1": 1},
+        "repeat_counts": {},
+        "accepted": [],
+    }
     # A repeat meanwhile is refused like any repeat, and charged nothing.
     repeat = session.post(sandbox.url + SEND, data=fields, timeout=5).json()
     assert repeat == {"code": 100, "data": "messageId重复"}
@@ -525,6 +530,7 @@ def test_late_fault_times_out_but_records_the_message_late_seconds_after(make_sa
     created = datetime.strptime(record["createTime"], "%Y-%m-%d %H:%M:%S")
     assert abs((datetime.now(CHINA).replace(tzinfo=None) - created).total_seconds()) < 5
     assert (sandbox.request_count("late-1"), sandbox.accepted_count("late-1")) == (2, 1)
+    assert sandbox.repeat_count("late-1") == 1
     assert [message["messageId"] for message in sandbox.messages] == ["late-1"]
     assert sandbox.balance == 9999
     state = sandbox.state()
@@ -705,21 +711,23 @@ def test_control_endpoints(sandbox, session, call):
         "sending",
     )
     assert session.get(control + "messages/unknown", timeout=5).status_code == 404
+    assert call(sandbox, SEND, number="13800138000", message=TEXT, messageId="c/1 x")["code"] == 100
     assert session.get(control + "counts", timeout=5).json() == {
-        "request_counts": {"c/1 x": 1},
+        "request_counts": {"c/1 x": 2},
+        "repeat_counts": {"c/1 x": 1},
         "accepted": ["c/1 x"],
     }
     state = session.get(control + "state", timeout=5).json()
     assert state["balance"] == 2
     assert state["message_count"] == 1
-    assert state["requests_total"] == 3
-    assert state["requests_by_endpoint"] == {SEND: 1, TEMPLATE_SEND: 0, BALANCE: 2, FIND: 0}
+    assert state["requests_total"] == 4
+    assert state["requests_by_endpoint"] == {SEND: 2, TEMPLATE_SEND: 0, BALANCE: 2, FIND: 0}
     assert state["faults"] == {"latency": 0, "rates": {}, "next": []}
 
     state = session.post(control + "reset", timeout=5).json()
     assert (state["balance"], state["message_count"], state["requests_total"]) == (10000, 0, 0)
     assert sandbox.messages == []
-    assert sandbox.request_count("c/1 x") == 0
+    assert (sandbox.request_count("c/1 x"), sandbox.repeat_count("c/1 x")) == (0, 0)
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ _CASTS = {
     "TIMEOUT": float,
     "CLAIM_TIMEOUT": float,
     "RECONCILE_DELAY": float,
+    "RECONCILE_SETTLE": float,
     "RETRY_DELAY": float,
     "RETRY_MAX_DELAY": float,
     "MAX_ATTEMPTS": int,

@@ -205,6 +205,7 @@ class Sandbox:
         self._messages: list[SentMessage] = []
         self._accepted: dict[str, SentMessage] = {}
         self._request_counts: dict[str, int] = {}
+        self._repeat_counts: dict[str, int] = {}
         self._daily_counts: dict[tuple[str, str], int] = {}
         self._requests_total = 0
         self._requests_by_endpoint = dict.fromkeys(API_PATHS, 0)
@@ -412,6 +413,7 @@ class Sandbox:
             return error(101)
         message_id = fields.get("messageId") or None
         if message_id is not None and message_id in self._accepted:  # pending "late" ones too
+            self._repeat_counts[message_id] = self._repeat_counts.get(message_id, 0) + 1
             return {"code": 100, "data": DUPLICATE_MESSAGE_ID_TEXT}
         cost = segment_count(message)
         if self._balance < cost:
@@ -487,6 +489,13 @@ class Sandbox:
         with self._lock:
             return self._request_counts.get(message_id, 0)
 
+    def repeat_count(self, message_id: str) -> int:
+        """How many send requests carrying ``message_id`` the sandbox processed and refused
+        because that messageId was already taken (``messageId重复``). Each is a second copy of
+        the message that a provider without that check would have delivered."""
+        with self._lock:
+            return self._repeat_counts.get(message_id, 0)
+
     def accepted_count(self, message_id: str) -> int:
         """1 if a message with ``message_id`` was accepted and recorded, else 0 (a "late" one
         counts once its ``late_seconds`` have passed)."""
@@ -524,11 +533,13 @@ class Sandbox:
         return self._dispatcher.wait_for_deliveries(count, timeout)
 
     def counts(self) -> dict[str, Any]:
-        """Request counts per messageId and the accepted (recorded) messageIds, for bulk checks."""
+        """Per messageId: requests, repeats refused (``repeat_count``) and the accepted
+        (recorded) messageIds, for bulk checks."""
         now = time.monotonic()
         with self._lock:
             return {
                 "request_counts": dict(self._request_counts),
+                "repeat_counts": dict(self._repeat_counts),
                 "accepted": [
                     message_id for message_id, sent in self._accepted.items() if sent.recorded(now)
                 ],
@@ -562,6 +573,7 @@ class Sandbox:
             self._messages.clear()
             self._accepted.clear()
             self._request_counts.clear()
+            self._repeat_counts.clear()
             self._daily_counts.clear()
             self._requests_total = 0
             self._requests_by_endpoint = dict.fromkeys(API_PATHS, 0)
