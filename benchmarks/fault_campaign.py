@@ -263,11 +263,11 @@ class RecordingSandbox(Sandbox):
                 self.history[message_id].append(entry)
         return fault, answer
 
-    def story(self, message_id: str, most: int = 8) -> str:
+    def story(self, message_id: str, most: int | None = 8) -> str:
         """The requests that carried ``message_id``: the first and last ``most / 2`` of them."""
         with self._history_lock:
             entries = list(self.history.get(message_id, []))
-        if len(entries) > most:
+        if most is not None and len(entries) > most:
             hidden = len(entries) - most
             entries = [*entries[: most // 2], f"({hidden} more)", *entries[-(most // 2) :]]
         return "; ".join(entries) or "no request"
@@ -753,6 +753,9 @@ class Run:
         repeats: dict[str, int] = counts["repeat_counts"]
         requests: dict[str, int] = counts["request_counts"]
         statuses = Counter(row["status"] for row in rows)
+        with open(self.log_dir / "messages.txt", "w", encoding="utf-8") as dump:
+            for row in sorted(rows, key=lambda row: self.origins.get(row["number"], "")):
+                dump.write(self.describe(row, most=None) + "\n")
         by_id = {row["message_id"]: row for row in rows}
 
         per_number = Counter(row["number"] for row in rows)
@@ -803,7 +806,7 @@ class Run:
         )
         return statuses
 
-    def describe(self, row: dict[str, Any]) -> str:
+    def describe(self, row: dict[str, Any], most: int | None = 8) -> str:
         """A row, where it came from, and every request that carried its messageId."""
         origin = self.origins.get(row["number"], "?")
         if origin.startswith("zhenzi_send #"):
@@ -813,7 +816,7 @@ class Run:
         error = f", {reason(row)[:70]}" if row["error_text"] else ""
         return (
             f"{row['message_id']} [{origin}; {row['status']} after {row['attempts']} "
-            f"attempts{error}]: {self.sandbox.story(row['message_id'])}"
+            f"attempts{error}]: {self.sandbox.story(row['message_id'], most)}"
         )
 
     def check_commands(self) -> None:
