@@ -12,7 +12,8 @@ through ``runuser``. ::
         cluster.stop(mode="immediate")               # like a crash: no shutdown checkpoint
 
 The cluster is stopped and its directory removed on ``close()`` (the context manager's exit),
-even when the test failed, and at interpreter exit if nobody closed it. Used by
+even when the test failed, and at interpreter exit if nobody closed it. Tests get one from the
+``private_postgres`` fixture (tests/conftest.py), which skips without PostgreSQL. Used by
 tests/test_private_postgres.py and benchmarks/fault_campaign.py.
 """
 

@@ -76,3 +76,13 @@ def test_the_directory_goes_even_when_the_test_fails():
         1 / 0  # noqa: B018
     assert not base_dir.exists()
     assert not cluster.running
+
+
+def test_the_fixture_gives_a_running_cluster_of_the_tests_own(private_postgres):
+    url = private_postgres.create_database("zhenzi_fixture")
+    assert url.endswith(f":{private_postgres.port}/zhenzi_fixture")
+    with connect(url) as connection:
+        assert connection.execute("SELECT current_database()").fetchone() == ("zhenzi_fixture",)
+    private_postgres.restart(down_seconds=0.1, mode="immediate")
+    with connect(url) as connection:
+        assert connection.execute("SELECT 1").fetchone() == (1,)
