@@ -12,6 +12,7 @@ from pytest_django import DjangoDbBlocker
 
 from django_zhenzi import signals
 from django_zhenzi.sandbox import Sandbox
+from tests.private_postgres import PostgresNotInstalled, PrivatePostgres
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -47,6 +48,18 @@ def sandbox() -> Iterator[Sandbox]:
     """A started sandbox serving the credentials of tests/settings.py; stopped after the test."""
     with Sandbox(port=0, app_id="test-app", app_secret="test-secret-value") as running:
         yield running
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A started PostgreSQL cluster of the test's own (tests/private_postgres.py), to stop and
+    restart at will; stopped and removed afterwards. Skips when PostgreSQL is not installed."""
+    try:
+        cluster = PrivatePostgres()
+    except PostgresNotInstalled as missing:
+        pytest.skip(f"no private PostgreSQL cluster: {missing}")
+    with cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -296,6 +296,7 @@ def test_a_message_id_is_used_once_by_an_accepted_message(sandbox, call):
     again = call(sandbox, SEND, number="13800138000", message=TEXT, messageId="d-1")
     assert again == {"code": 100, "data": "messageId重复"}
     assert (sandbox.request_count("d-1"), sandbox.accepted_count("d-1")) == (2, 1)
+    assert sandbox.repeat_count("d-1") == 1
     assert sandbox.balance == 9999
     # a rejected request does not use up its messageId
     assert call(sandbox, SEND, number="123", message=TEXT, messageId="d-2")["code"] == 100
@@ -489,6 +490,125 @@ def test_cut_fault_processes_the_message_then_drops_the_connection(sandbox, sess
     )
 
 
+def find(sandbox: Sandbox, session: requests.Session, message_id: str) -> Any:
+    fields = {**CREDENTIALS, "messageId": message_id}
+    return session.post(sandbox.url + FIND, data=fields, timeout=5).json()
+
+
+def test_late_fault_times_out_but_records_the_message_late_seconds_after(make_sandbox, session):
+    sandbox = make_sandbox(hang_seconds=0.3, late_seconds=1.0)
+    sandbox.fail_next("late")
+    fields = {**CREDENTIALS, "number": "13800138000", "message": TEXT, "messageId": "late-1"}
+    arrived = time.monotonic()
+    with pytest.raises(requests.ReadTimeout):
+        session.post(sandbox.url + SEND, data=fields, timeout=0.1)
+
+    # Pending: charged, the messageId taken, but nothing to find yet.
+    assert find(sandbox, session, "late-1") == {"code": 0, "data": None}
+    assert (sandbox.request_count("late-1"), sandbox.accepted_count("late-1")) == (1, 0)
+    assert (sandbox.message("late-1"), sandbox.messages) == (None, [])
+    assert sandbox.balance == 9999
+    state = sandbox.state()
+    assert (state["message_count"], state["late_pending"]) == (0, 1)
+    assert sandbox.counts() == {
+        "request_counts": {"late-1": 1},
+        "repeat_counts": {},
+        "accepted": [],
+    }
+    # A repeat meanwhile is refused like any repeat, and charged nothing.
+    repeat = session.post(sandbox.url + SEND, data=fields, timeout=5).json()
+    assert repeat == {"code": 100, "data": "messageId重复"}
+    assert time.monotonic() - arrived < 1.0, "the checks above came too late to mean anything"
+
+    time.sleep(max(0.0, arrived + 1.05 - time.monotonic()))
+    record = find(sandbox, session, "late-1")["data"]
+    assert (record["messageId"], record["toNumber"], record["status"]) == (
+        "late-1",
+        "13800138000",
+        "sending",
+    )
+    created = datetime.strptime(record["createTime"], "%Y-%m-%d %H:%M:%S")
+    assert abs((datetime.now(CHINA).replace(tzinfo=None) - created).total_seconds()) < 5
+    assert (sandbox.request_count("late-1"), sandbox.accepted_count("late-1")) == (2, 1)
+    assert sandbox.repeat_count("late-1") == 1
+    assert [message["messageId"] for message in sandbox.messages] == ["late-1"]
+    assert sandbox.balance == 9999
+    state = sandbox.state()
+    assert (state["message_count"], state["late_pending"]) == (1, 0)
+    assert session.post(sandbox.url + SEND, data=fields, timeout=5).json()["code"] == 100
+    assert sandbox.balance == 9999
+
+
+def test_late_fault_holds_the_request_hang_seconds_then_closes(make_sandbox):
+    sandbox = make_sandbox(hang_seconds=0.3, late_seconds=0)
+    sandbox.fail_next("late")
+    body = urlencode({**CREDENTIALS, "number": "13800138000", "message": TEXT}).encode()
+    request = f"POST {SEND} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+    with socket.create_connection(address(sandbox), timeout=5) as raw:
+        started = time.monotonic()
+        raw.sendall(request.encode() + body)
+        assert raw.recv(100) == b""
+        assert 0.25 < time.monotonic() - started < 3
+    assert len(sandbox.messages) == 1  # processed, answer dropped
+
+
+def test_a_late_request_the_rules_refuse_records_nothing(make_sandbox, session):
+    sandbox = make_sandbox(balance=0, hang_seconds=0.1, late_seconds=0.2)
+    sandbox.fail_next("late", 2)
+    fields = {**CREDENTIALS, "number": "13800138000", "message": TEXT, "messageId": "late-108"}
+    with pytest.raises(requests.ReadTimeout):
+        session.post(sandbox.url + SEND, data=fields, timeout=0.05)
+    with pytest.raises(requests.ReadTimeout):  # "late" on a look-up is a plain timeout
+        session.post(sandbox.url + FIND, data={**CREDENTIALS, "messageId": "x"}, timeout=0.05)
+    time.sleep(0.3)
+    assert sandbox.accepted_count("late-108") == 0
+    assert sandbox.state()["late_pending"] == 0
+    sandbox.balance = 1
+    assert session.post(sandbox.url + SEND, data=fields, timeout=5).json()["code"] == 0
+    assert sandbox.accepted_count("late-108") == 1
+
+
+def test_a_late_message_is_reported_after_its_record(make_sandbox, receiver_factory, session):
+    receiver = receiver_factory()
+    sandbox = make_sandbox(
+        callback_url=receiver.url, report_delay=0.1, hang_seconds=0.1, late_seconds=0.5
+    )
+    sandbox.fail_next("late")
+    fields = {**CREDENTIALS, "number": "13800138008", "message": TEXT, "messageId": "late-r"}
+    started = time.monotonic()
+    with pytest.raises(requests.ReadTimeout):
+        session.post(sandbox.url + SEND, data=fields, timeout=0.05)
+    assert sandbox.wait_for_reports(1, timeout=5)
+    assert time.monotonic() - started >= 0.6
+    (report,) = receiver.reports()
+    assert (report["messageId"], report["status"]) == ("late-r", "success")
+
+
+def test_late_fault_and_timings_over_the_control_api(make_sandbox, session):
+    sandbox = make_sandbox()
+    control = sandbox.url + "/_sandbox/faults"
+    answer = session.post(
+        control, json={"late_seconds": 0.2, "hang_seconds": 0.1, "next": ["late"]}, timeout=5
+    ).json()
+    assert answer == {
+        "latency": 0.0,
+        "rates": {},
+        "next": [["late", 1]],
+        "hang_seconds": 0.1,
+        "late_seconds": 0.2,
+    }
+    refused = session.post(control, json={"late_seconds": -1, "rates": {"late": 1}}, timeout=5)
+    assert refused.status_code == 400
+    assert "late_seconds must be a number >= 0" in refused.json()["error"]
+    assert (sandbox.late_seconds, sandbox.faults["rates"]) == (0.2, {})
+    fields = {**CREDENTIALS, "number": "13800138000", "message": TEXT, "messageId": "late-c"}
+    with pytest.raises(requests.ReadTimeout):
+        session.post(sandbox.url + SEND, data=fields, timeout=0.05)
+    assert sandbox.accepted_count("late-c") == 0
+    time.sleep(0.25)
+    assert sandbox.accepted_count("late-c") == 1
+
+
 @pytest.mark.parametrize(
     ("kind", "status", "content_type"),
     [
@@ -559,7 +679,13 @@ def test_control_endpoints(sandbox, session, call):
     control = sandbox.url + "/_sandbox/"
     faults = {"latency": 0, "rates": {"code1000": 1.0}, "next": [["http500", 1]]}
     response = session.post(control + "faults", json=faults, timeout=5)
-    assert response.json() == {"latency": 0, "rates": {"code1000": 1.0}, "next": [["http500", 1]]}
+    assert response.json() == {
+        "latency": 0,
+        "rates": {"code1000": 1.0},
+        "next": [["http500", 1]],
+        "hang_seconds": 30.0,
+        "late_seconds": 5.0,
+    }
     assert session.post(sandbox.url + BALANCE, data=CREDENTIALS, timeout=5).status_code == 500
     assert call(sandbox, BALANCE)["code"] == 1000
     bad = session.post(control + "faults", json={"rates": {"slow": 0.5}}, timeout=5)
@@ -585,21 +711,23 @@ def test_control_endpoints(sandbox, session, call):
         "sending",
     )
     assert session.get(control + "messages/unknown", timeout=5).status_code == 404
+    assert call(sandbox, SEND, number="13800138000", message=TEXT, messageId="c/1 x")["code"] == 100
     assert session.get(control + "counts", timeout=5).json() == {
-        "request_counts": {"c/1 x": 1},
+        "request_counts": {"c/1 x": 2},
+        "repeat_counts": {"c/1 x": 1},
         "accepted": ["c/1 x"],
     }
     state = session.get(control + "state", timeout=5).json()
     assert state["balance"] == 2
     assert state["message_count"] == 1
-    assert state["requests_total"] == 3
-    assert state["requests_by_endpoint"] == {SEND: 1, TEMPLATE_SEND: 0, BALANCE: 2, FIND: 0}
+    assert state["requests_total"] == 4
+    assert state["requests_by_endpoint"] == {SEND: 2, TEMPLATE_SEND: 0, BALANCE: 2, FIND: 0}
     assert state["faults"] == {"latency": 0, "rates": {}, "next": []}
 
     state = session.post(control + "reset", timeout=5).json()
     assert (state["balance"], state["message_count"], state["requests_total"]) == (10000, 0, 0)
     assert sandbox.messages == []
-    assert sandbox.request_count("c/1 x") == 0
+    assert (sandbox.request_count("c/1 x"), sandbox.repeat_count("c/1 x")) == (0, 0)
 
 
 @pytest.mark.parametrize(
@@ -697,6 +825,8 @@ def test_quiet_by_default(sandbox, call, capsys):
         ({"report_format": "xml"}, "report_format must be one of form, json, json-array"),
         ({"latency": -1}, "latency must be a number >= 0"),
         ({"hang_seconds": -1}, "hang_seconds must be a number >= 0"),
+        ({"late_seconds": -1}, "late_seconds must be a number >= 0"),
+        ({"late_seconds": "5"}, "late_seconds must be a number >= 0"),
         ({"report_delay": -0.5}, "report_delay must be a number >= 0"),
         ({"report_retry_delay": -1, "callback_url": "http://x/"}, "report_retry_delay must be"),
         ({"daily_cap": -1}, "daily_cap must be an integer >= 0"),
@@ -723,9 +853,12 @@ def test_fault_setters_validate(sandbox):
     with pytest.raises(ValueError, match="between 0 and 1"):
         sandbox.set_faults(latency=0.5, rates={"cut": 2})
     assert sandbox.faults == {"latency": 0.0, "rates": {}, "next": []}
-    sandbox.set_faults(rates={kind: 0.2 for kind in FAULT_KINDS})
+    sandbox.set_faults(rates={kind: 0.1 for kind in FAULT_KINDS})
     sandbox.set_faults(latency=0.01)
-    assert sandbox.faults["rates"] == {kind: 0.2 for kind in FAULT_KINDS}
+    assert sandbox.faults["rates"] == {kind: 0.1 for kind in FAULT_KINDS}
+    with pytest.raises(ValueError, match="late_seconds must be a number >= 0"):
+        sandbox.late_seconds = -1
+    assert sandbox.late_seconds == 5.0
     sandbox.reset()
     assert sandbox.faults == {"latency": 0.0, "rates": {}, "next": []}
 
@@ -750,11 +883,13 @@ def test_options_build_the_sandbox():
     options = vars(
         parser.parse_args(
             ["--port", "0", "--fault", "cut=0.1", "--fault", "http500=0.2", "--ip-whitelist",
-             "127.0.0.1", "--daily-cap", "3", "--report-format", "json", "--disabled"]
+             "127.0.0.1", "--daily-cap", "3", "--report-format", "json", "--disabled",
+             "--fault", "late=0.05", "--late-seconds", "2.5", "--hang-seconds", "4"]
         )
     )  # fmt: skip
     sandbox = sandbox_from_options(options)
-    assert sandbox.faults["rates"] == {"http500": 0.2, "cut": 0.1}
+    assert sandbox.faults["rates"] == {"http500": 0.2, "cut": 0.1, "late": 0.05}
+    assert (sandbox.late_seconds, sandbox.hang_seconds) == (2.5, 4)
     assert (sandbox.port, sandbox.daily_cap, sandbox.report_format) == (0, 3, "json")
     assert (sandbox.ip_whitelist, sandbox.disabled) == (frozenset({"127.0.0.1"}), True)
     assert (sandbox.app_id, sandbox.app_secret, sandbox.balance) == (
@@ -763,6 +898,7 @@ def test_options_build_the_sandbox():
         10000,
     )
     assert sandbox_from_options({}).port == 8086
+    assert sandbox_from_options({}).late_seconds == 5.0
 
 
 @pytest.mark.parametrize(

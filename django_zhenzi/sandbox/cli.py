@@ -34,6 +34,7 @@ SANDBOX_OPTIONS = (
     "daily_cap",
     "latency",
     "hang_seconds",
+    "late_seconds",
     "seed",
     "disabled",
     "verbose",
@@ -91,7 +92,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=parse_fault,
         metavar="KIND=RATE",
     )
-    option("--hang-seconds", 'how long a "timeout" fault holds a request', type=float)
+    option("--hang-seconds", 'how long a "timeout" or "late" fault holds a request', type=float)
+    option(
+        "--late-seconds",
+        'how long after a "late" request arrives the provider records its message',
+        type=float,
+    )
     option("--seed", "seed of the fault rolls, for repeatable runs", type=int)
     option("--disabled", "answer every API call with 106 (app disabled)", action="store_true")
     option("--verbose", "log one line per request to stderr", action="store_true")

@@ -8,8 +8,9 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-FAULT_KINDS = ("timeout", "http500", "non_json", "code1000", "cut")
-UNPROCESSED_FAULTS = frozenset(FAULT_KINDS) - {"cut"}  # "cut" drops the answer, not the request
+FAULT_KINDS = ("timeout", "http500", "non_json", "code1000", "cut", "late")
+# "cut" and "late" drop the answer, not the request: the provider processes it all the same.
+UNPROCESSED_FAULTS = frozenset(FAULT_KINDS) - {"cut", "late"}
 
 
 def check_non_negative(name: str, value: Any) -> float:

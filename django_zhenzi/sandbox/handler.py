@@ -1,8 +1,9 @@
 """The sandbox's HTTP side: a threading server and a keep-alive request handler.
 
 The handler reads the request, asks the ``Sandbox`` for the answer and writes it, or plays the
-fault the sandbox picked: hang then close ("timeout"), close without answering ("cut"), an HTML
-500 ("http500"), an HTML page with status 200 ("non_json") or ``{"code": 1000}`` ("code1000").
+fault the sandbox picked: hang then close ("timeout", and "late", whose message the sandbox records
+later), close without answering ("cut"), an HTML 500 ("http500"), an HTML page with status 200
+("non_json") or ``{"code": 1000}`` ("code1000").
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from socketserver import TCPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .faults import check_fault_count, check_fault_kind
+from .faults import check_fault_count, check_fault_kind, check_non_negative
 from .provider import API_PATHS, JSON_CONTENT_TYPE, error
 
 if TYPE_CHECKING:
@@ -30,22 +31,32 @@ MAX_BODY_BYTES = 1 << 20
 HTML_CONTENT_TYPE = "text/html;charset=UTF-8"
 HTML_500 = b"<html><body><h1>500 Internal Server Error</h1></body></html>"
 HTML_PAGE = "<html><body><h1>502 Bad Gateway</h1><p>网关错误</p></body></html>".encode()
+FAULT_TIMINGS = ("hang_seconds", "late_seconds")
 
 
 def apply_control(sandbox: Sandbox, action: str, data: Mapping[str, Any]) -> dict[str, Any]:
-    """Carry out ``POST /_sandbox/<action>`` with its JSON body; ValueError when invalid."""
+    """Carry out ``POST /_sandbox/<action>`` with its JSON body; ValueError when invalid.
+
+    ``faults`` takes ``latency``, ``rates``, ``next`` and the fault timings ``hang_seconds`` and
+    ``late_seconds``; it answers the faults and the timings. Nothing changes unless all is valid.
+    """
     if action == "faults":
-        unknown = set(data) - {"latency", "rates", "next"}
+        unknown = set(data) - {"latency", "rates", "next", *FAULT_TIMINGS}
         if unknown:
             raise ValueError(f"unknown keys: {', '.join(sorted(unknown))}")
         next_faults = data.get("next") or []
         if not isinstance(next_faults, list):
             raise ValueError(f'"next" must be a list, got {next_faults!r}')
         queued = [_parse_next_fault(entry) for entry in next_faults]
+        timings = {
+            name: check_non_negative(name, data[name]) for name in FAULT_TIMINGS if name in data
+        }
         sandbox.set_faults(latency=data.get("latency"), rates=data.get("rates"))
+        for name, value in timings.items():
+            setattr(sandbox, name, value)
         for kind, count in queued:
             sandbox.fail_next(kind, count)
-        return sandbox.faults
+        return {**sandbox.faults, **{name: getattr(sandbox, name) for name in FAULT_TIMINGS}}
     if action == "balance":
         sandbox.balance = data.get("balance")
         return {"balance": sandbox.balance}
@@ -220,7 +231,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             return
         sandbox = self.server.sandbox
         fault, answer = sandbox.answer(path, parse_form(body), self.client_address[0])
-        if fault == "timeout":
+        if fault in ("timeout", "late"):
             sandbox.hang()
             self._drop_connection(fault)
         elif fault == "cut":

@@ -16,6 +16,16 @@ Where the provider publishes nothing, the sandbox assumes:
 - status reports are POSTed as described in ``reports.py`` with the fields ``messageId``,
   ``toNumber``, ``status``, ``errorCode`` (DELIVRD/UNDELIV), ``reportTime`` and ``appName``.
 
+The "late" fault models a provider that answers too late for the client (the request is held
+``hang_seconds``, then its connection closed, like "timeout") but processes the request all the
+same, and only records the accepted message ``late_seconds`` after the request arrived. The
+request is checked, charged and counted against the daily cap when it arrives; until its record
+time the message is *pending*: ``findSmsByMessageId`` answers ``null``, ``accepted_count`` is 0
+and the message is not listed, yet its messageId is taken, so a repeat sent meanwhile is refused
+like any repeat (``{"code": 100, "data": "messageId重复"}``), as a provider holding the first
+request in flight would. A "late" request the rules refuse (108, 109...) records nothing; on the
+balance and find endpoints "late" is the same as "timeout".
+
 Control endpoints under ``/_sandbox/`` (never subject to faults) let another process inspect and
 steer the sandbox: ``GET state``, ``GET counts``, ``GET messages/<messageId>``,
 ``POST faults``, ``POST balance``, ``POST reset`` (JSON bodies and answers).
@@ -84,6 +94,11 @@ class SentMessage:
     create_time: str
     report_due: float  # time.monotonic() when the carrier's report arrives
     deliverable: bool
+    recorded_at: float = 0.0  # time.monotonic() from which the provider shows it ("late" fault)
+
+    def recorded(self, now: float) -> bool:
+        """Whether the provider shows the message yet (a "late" one only after its delay)."""
+        return now >= self.recorded_at
 
     def status(self, now: float) -> str:
         if now < self.report_due:
@@ -120,8 +135,8 @@ class Sandbox:
 
     ``start()`` serves in a daemon thread (or use it as a context manager); ``serve_forever()``
     blocks. An instance serves once. All introspection is thread-safe. ``app_id``,
-    ``app_secret``, ``disabled``, ``ip_whitelist`` and ``daily_cap`` are read on every request
-    and may be changed while serving.
+    ``app_secret``, ``disabled``, ``ip_whitelist``, ``daily_cap``, ``hang_seconds`` and
+    ``late_seconds`` are read on every request and may be changed while serving.
     """
 
     def __init__(
@@ -140,6 +155,7 @@ class Sandbox:
         latency: float = 0.0,
         fault_rates: Mapping[str, float] | None = None,
         hang_seconds: float = 30.0,
+        late_seconds: float = 5.0,
         seed: int | None = None,
         templates: Mapping[str, str] | None = None,
         disabled: bool = False,
@@ -175,6 +191,7 @@ class Sandbox:
         self.daily_cap = check_non_negative_int("daily_cap", daily_cap)
         self.ip_whitelist = frozenset(str(ipaddress.ip_address(ip)) for ip in ip_whitelist)
         self.hang_seconds = check_non_negative("hang_seconds", hang_seconds)
+        self.late_seconds = late_seconds
         self.disabled = disabled
         self.verbose = verbose
         self.templates = {
@@ -188,6 +205,7 @@ class Sandbox:
         self._messages: list[SentMessage] = []
         self._accepted: dict[str, SentMessage] = {}
         self._request_counts: dict[str, int] = {}
+        self._repeat_counts: dict[str, int] = {}
         self._daily_counts: dict[tuple[str, str], int] = {}
         self._requests_total = 0
         self._requests_by_endpoint = dict.fromkeys(API_PATHS, 0)
@@ -275,6 +293,15 @@ class Sandbox:
 
     # Faults
 
+    @property
+    def late_seconds(self) -> float:
+        """Seconds from a "late" request's arrival to the record of its message."""
+        return self._late_seconds
+
+    @late_seconds.setter
+    def late_seconds(self, value: float) -> None:
+        self._late_seconds = check_non_negative("late_seconds", value)
+
     def set_faults(
         self, latency: float | None = None, rates: Mapping[str, float] | None = None
     ) -> None:
@@ -321,13 +348,16 @@ class Sandbox:
             fault = self._faults.pick()
             if fault in UNPROCESSED_FAULTS:
                 return fault, None
-            return fault, self._process(path, fields, peer)
+            record_after = self._late_seconds if fault == "late" else 0.0
+            return fault, self._process(path, fields, peer, record_after)
 
     def hang(self) -> None:
-        """Hold a "timeout" request for ``hang_seconds``, or until the sandbox stops."""
+        """Hold a "timeout" or "late" request for ``hang_seconds``, or until the sandbox stops."""
         self._stopping.wait(self.hang_seconds)
 
-    def _process(self, path: str, fields: Mapping[str, str], peer: str) -> dict[str, Any]:
+    def _process(
+        self, path: str, fields: Mapping[str, str], peer: str, record_after: float = 0.0
+    ) -> dict[str, Any]:
         app_id = fields.get("appId", "")
         app_secret = fields.get("appSecret", "")
         if not app_id or not app_secret:
@@ -344,16 +374,22 @@ class Sandbox:
             return {"code": 0, "data": self._balance}
         if path == FIND_PATH:
             return self._find(fields.get("messageId", ""))
-        return self._send(path, fields)
+        return self._send(path, fields, record_after)
 
     def _find(self, message_id: str) -> dict[str, Any]:
         if not message_id:
             return error(100)
+        now = time.monotonic()
         sent = self._accepted.get(message_id)
-        record = None if sent is None else sent.as_record(time.monotonic(), self.app_id)
-        return {"code": 0, "data": record}
+        if sent is None or not sent.recorded(now):
+            return {"code": 0, "data": None}
+        return {"code": 0, "data": sent.as_record(now, self.app_id)}
 
-    def _send(self, path: str, fields: Mapping[str, str]) -> dict[str, Any]:
+    def _send(
+        self, path: str, fields: Mapping[str, str], record_after: float = 0.0
+    ) -> dict[str, Any]:
+        """Check and accept a message; with ``record_after`` > 0 (a "late" request) it is
+        charged now but recorded that many seconds from now."""
         number = fields.get("number", "")
         if not is_mobile_number(number):
             return error(100)
@@ -376,13 +412,14 @@ class Sandbox:
         if len(message) > MAX_MESSAGE_LENGTH:
             return error(101)
         message_id = fields.get("messageId") or None
-        if message_id is not None and message_id in self._accepted:
+        if message_id is not None and message_id in self._accepted:  # pending "late" ones too
+            self._repeat_counts[message_id] = self._repeat_counts.get(message_id, 0) + 1
             return {"code": 100, "data": DUPLICATE_MESSAGE_ID_TEXT}
         cost = segment_count(message)
         if self._balance < cost:
             return error(108)
         now = time.time()
-        create_time = china_time(now)
+        create_time = china_time(now + record_after)
         day_key = (number, create_time[:10])
         sent_today = self._daily_counts.get(day_key, 0)
         if self.daily_cap and sent_today >= self.daily_cap:
@@ -390,6 +427,7 @@ class Sandbox:
 
         self._balance -= cost
         self._daily_counts[day_key] = sent_today + 1
+        recorded_at = time.monotonic() + record_after
         sent = SentMessage(
             message_id=message_id,
             number=number,
@@ -399,14 +437,15 @@ class Sandbox:
             client_ip=fields.get("clientIp") or None,
             cost=cost,
             create_time=create_time,
-            report_due=time.monotonic() + self.report_delay,
+            report_due=recorded_at + self.report_delay,
             deliverable=number[-1] not in self.undeliverable_suffixes,
+            recorded_at=recorded_at,
         )
         self._messages.append(sent)
         if message_id is not None:
             self._accepted[message_id] = sent
             if self._dispatcher is not None:
-                self._dispatcher.schedule(sent.report_due, self._report(sent, now))
+                self._dispatcher.schedule(sent.report_due, self._report(sent, now + record_after))
         return {"code": 0, "data": SUCCESS_TEXT}
 
     def _report(self, sent: SentMessage, accepted_at: float) -> dict[str, str]:
@@ -450,24 +489,34 @@ class Sandbox:
         with self._lock:
             return self._request_counts.get(message_id, 0)
 
+    def repeat_count(self, message_id: str) -> int:
+        """How many send requests carrying ``message_id`` the sandbox processed and refused
+        because that messageId was already taken (``messageId重复``). Each is a second copy of
+        the message that a provider without that check would have delivered."""
+        with self._lock:
+            return self._repeat_counts.get(message_id, 0)
+
     def accepted_count(self, message_id: str) -> int:
-        """1 if a message with ``message_id`` was accepted, else 0."""
-        with self._lock:
-            return int(message_id in self._accepted)
-
-    @property
-    def messages(self) -> list[dict[str, Any]]:
-        """Copies of every accepted message, oldest first."""
-        now = time.monotonic()
-        with self._lock:
-            return [sent.as_dict(now) for sent in self._messages]
-
-    def message(self, message_id: str) -> dict[str, Any] | None:
-        """A copy of the accepted message with ``message_id``, or None."""
+        """1 if a message with ``message_id`` was accepted and recorded, else 0 (a "late" one
+        counts once its ``late_seconds`` have passed)."""
         now = time.monotonic()
         with self._lock:
             sent = self._accepted.get(message_id)
-            return None if sent is None else sent.as_dict(now)
+            return int(sent is not None and sent.recorded(now))
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """Copies of every accepted and recorded message, in the order they were accepted."""
+        now = time.monotonic()
+        with self._lock:
+            return [sent.as_dict(now) for sent in self._messages if sent.recorded(now)]
+
+    def message(self, message_id: str) -> dict[str, Any] | None:
+        """A copy of the accepted and recorded message with ``message_id``, or None."""
+        now = time.monotonic()
+        with self._lock:
+            sent = self._accepted.get(message_id)
+            return None if sent is None or not sent.recorded(now) else sent.as_dict(now)
 
     @property
     def reports(self) -> list[dict[str, Any]]:
@@ -484,20 +533,35 @@ class Sandbox:
         return self._dispatcher.wait_for_deliveries(count, timeout)
 
     def counts(self) -> dict[str, Any]:
-        """Request counts per messageId and the accepted messageIds, for bulk checks."""
+        """Per messageId: requests, repeats refused (``repeat_count``) and the accepted
+        (recorded) messageIds, for bulk checks."""
+        now = time.monotonic()
         with self._lock:
-            return {"request_counts": dict(self._request_counts), "accepted": list(self._accepted)}
+            return {
+                "request_counts": dict(self._request_counts),
+                "repeat_counts": dict(self._repeat_counts),
+                "accepted": [
+                    message_id for message_id, sent in self._accepted.items() if sent.recorded(now)
+                ],
+            }
 
     def state(self) -> dict[str, Any]:
-        """A summary: balance, request totals, faults, message and report counts."""
+        """A summary: balance, request totals, faults, message and report counts.
+
+        ``message_count`` counts recorded messages, ``late_pending`` the "late" ones not yet
+        recorded.
+        """
+        now = time.monotonic()
         with self._lock:
             dispatcher = self._dispatcher
+            pending = sum(1 for sent in self._messages if not sent.recorded(now))
             return {
                 "balance": self._balance,
                 "requests_total": self._requests_total,
                 "requests_by_endpoint": dict(self._requests_by_endpoint),
                 "faults": self._faults.as_dict(),
-                "message_count": len(self._messages),
+                "message_count": len(self._messages) - pending,
+                "late_pending": pending,
                 "report_count": len(dispatcher.attempts) if dispatcher else 0,
                 "reports_delivered": dispatcher.delivered if dispatcher else 0,
             }
@@ -509,6 +573,7 @@ class Sandbox:
             self._messages.clear()
             self._accepted.clear()
             self._request_counts.clear()
+            self._repeat_counts.clear()
             self._daily_counts.clear()
             self._requests_total = 0
             self._requests_by_endpoint = dict.fromkeys(API_PATHS, 0)
