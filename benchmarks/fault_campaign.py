@@ -381,6 +381,8 @@ class Run:
                     "--loop",
                     "--idle-wait",
                     "0.2",
+                    "--account-wait",
+                    "1",
                     "--batch-size",
                     str(self.args.batch_size),
                 ),
