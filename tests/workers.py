@@ -8,6 +8,7 @@ the worker.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -58,19 +59,16 @@ def worker_env(api_url: str, **zhenzi: float | int | str) -> dict[str, str]:
 
 
 @contextmanager
-def worker_process(options: Sequence[str], env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
-    """A running ``zhenzi_send_queued`` process; killed and reaped on exit if still running."""
+def command_process(
+    command: str, options: Sequence[str], env: dict[str, str]
+) -> Iterator[subprocess.Popen[str]]:
+    """A running ``manage.py COMMAND`` process with the worker settings; killed and reaped on
+    exit if still running."""
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "django",
-            "zhenzi_send_queued",
-            f"--settings={WORKER_SETTINGS}",
-            *options,
-        ],
+        [sys.executable, "-m", "django", command, f"--settings={WORKER_SETTINGS}", *options],
         cwd=REPO_ROOT,
         env=env,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -81,6 +79,13 @@ def worker_process(options: Sequence[str], env: dict[str, str]) -> Iterator[subp
         if process.returncode is None:
             process.kill()
             process.communicate(timeout=30)
+
+
+def worker_process(
+    options: Sequence[str], env: dict[str, str]
+) -> contextlib.AbstractContextManager[subprocess.Popen[str]]:
+    """A running ``zhenzi_send_queued`` process (see ``command_process``)."""
+    return command_process("zhenzi_send_queued", options, env)
 
 
 def finish(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:

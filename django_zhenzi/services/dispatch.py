@@ -283,6 +283,7 @@ class PassResult:
     paused: str = ""
 
     def add(self, other: PassResult) -> None:
+        """Add ``other``'s counts (not its pause: whoever ends on a pause says so)."""
         for name in (
             "sent",
             "failed",
@@ -294,7 +295,6 @@ class PassResult:
             "released",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.paused = self.paused or other.paused
 
     def count(self, message: Message) -> None:
         if message.status in SENT_STATUSES:

@@ -41,7 +41,9 @@ def work_batch(*, batch_size: int = 100, stop: threading.Event | None = None) ->
             break
         reconcile(message, token)
         result.reconciled += 1
-    result.add(send_batch(claim_due(token, batch_size), token, stop=stop))
+    sending = send_batch(claim_due(token, batch_size), token, stop=stop)
+    result.add(sending)
+    result.paused = sending.paused
     return result
 
 
@@ -148,6 +150,7 @@ def run_workers(
             if result.paused:
                 logger.error("Sending paused, the provider refused the account: %s", result.paused)
                 if not loop:
+                    total.paused = result.paused
                     return
                 while not stop.wait(account_wait) and not account_works():
                     pass
