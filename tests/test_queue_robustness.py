@@ -130,6 +130,26 @@ def test_four_worker_processes_send_each_message_exactly_once(sandbox):
     assert set(Message.objects.values_list("status", flat=True)) == {Status.SENT}
 
 
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_sixteen_threads_on_the_sqlite_database_startproject_gives(sandbox):
+    """SQLite without IMMEDIATE transactions (the default): threads of one worker take turns
+    to write instead of failing with "database is locked"."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    rows = queue_messages(500)
+    sandbox.set_faults(latency=0.005)
+    env = {**worker_env(sandbox.url), "SQLITE_AS_STARTPROJECT_MAKES_IT": "1"}
+
+    with worker_process(["--concurrency", "16", "--batch-size", "10"], env) as worker:
+        stdout, stderr = finish(worker, timeout=180)
+
+    assert "Traceback" not in stderr
+    assert sent_count(stdout) == 500
+    assert all(sandbox.accepted_count(row.message_id) == 1 for row in rows)
+    assert set(Message.objects.values_list("status", flat=True)) == {Status.SENT}
+
+
 # --- 2. Provider faults --------------------------------------------------------------------------
 
 # The clock jumps over RECONCILE_DELAY, so a lookup can follow an ambiguous answer within

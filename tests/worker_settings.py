@@ -27,3 +27,7 @@ ZHENZI = {
         if f"ZHENZI_{key}" in env
     },
 }
+
+if env.bool("SQLITE_AS_STARTPROJECT_MAKES_IT", default=False):
+    # The database `startproject` gives: no transaction mode (DEFERRED), the default timeout.
+    DATABASES["default"]["OPTIONS"] = {}  # noqa: F405
