@@ -45,7 +45,7 @@ TEXT = "【测试】您的订单已发货"
 FIRST_NUMBER = 13800000000
 CREATE_CHUNK = 5000
 APP_DIR = str(REPO_ROOT / "django_zhenzi") + os.sep
-SERVICES_FILE = APP_DIR + "services.py"
+DISPATCH_FILE = os.path.join(APP_DIR + "services", "dispatch.py")
 
 THROUGHPUT_RATIO_TARGET = 10
 QUERIES_PER_MESSAGE_TARGET = 3
@@ -233,7 +233,7 @@ def bench_throughput(args: argparse.Namespace, sandbox: SandboxProcess) -> None:
 
 class QueryCounter:
     """A connection execute wrapper counting queries by the django_zhenzi function that ran
-    them, and whether they ran for one message (inside ``services.send_claimed``) or for a
+    them, and whether they ran for one message (inside ``services.dispatch.send_claimed``) or for a
     whole batch."""
 
     def __init__(self) -> None:
@@ -245,7 +245,7 @@ class QueryCounter:
     ) -> Any:
         callers = list(app_functions(sys._getframe(1)))
         innermost = callers[0][1] if callers else "(outside django_zhenzi)"
-        for_one_message = (SERVICES_FILE, "send_claimed") in callers
+        for_one_message = (DISPATCH_FILE, "send_claimed") in callers
         (self.per_message if for_one_message else self.per_batch)[innermost] += 1
         return execute(sql, params, many, context)
 
