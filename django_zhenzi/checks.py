@@ -293,15 +293,22 @@ def check_positive_numbers(config: dict[str, Any]) -> list[CheckMessage]:
     return errors
 
 
+def _with_timeout(config: dict[str, Any], name: str) -> tuple[Any, Any] | None:
+    """``(config[name], config["TIMEOUT"])`` when both are positive numbers; None otherwise
+    (E003 or E008 already says what is wrong)."""
+    value, timeout = _value(config, name), _value(config, "TIMEOUT")
+    if _WRONG_TYPE in (value, timeout) or not (timeout > 0 and value > 0):
+        return None
+    return value, timeout
+
+
 @_zhenzi_check()
 def check_claim_timeout(config: dict[str, Any]) -> list[CheckMessage]:
     """E010: CLAIM_TIMEOUT must exceed TIMEOUT, or live workers would be taken for dead ones."""
-    claim_timeout = _value(config, "CLAIM_TIMEOUT")
-    timeout = _value(config, "TIMEOUT")
-    if _WRONG_TYPE in (claim_timeout, timeout) or not (timeout > 0 and claim_timeout > 0):
-        return []  # E003 or E008 already says what is wrong
-    if claim_timeout > 2 * timeout:
+    values = _with_timeout(config, "CLAIM_TIMEOUT")
+    if values is None or values[0] > 2 * values[1]:
         return []
+    claim_timeout, timeout = values
     return [
         Error(
             format_lazy(
@@ -324,12 +331,10 @@ def check_claim_timeout(config: dict[str, Any]) -> list[CheckMessage]:
 @_zhenzi_check()
 def check_reconcile_settle(config: dict[str, Any]) -> list[CheckMessage]:
     """E011: RECONCILE_SETTLE must leave the provider time to record a late request."""
-    settle = _value(config, "RECONCILE_SETTLE")
-    timeout = _value(config, "TIMEOUT")
-    if _WRONG_TYPE in (settle, timeout) or not (timeout > 0 and settle > 0):
-        return []  # E003 or E008 already says what is wrong
-    if settle >= 3 * timeout:
+    values = _with_timeout(config, "RECONCILE_SETTLE")
+    if values is None or values[0] >= 3 * values[1]:
         return []
+    settle, timeout = values
     return [
         Error(
             format_lazy(
