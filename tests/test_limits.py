@@ -254,7 +254,7 @@ def test_a_real_deadlock_is_told_from_other_database_errors():
     (two transactions taking two counters in opposite orders), nothing else."""
     if connection.vendor == "sqlite":
         pytest.skip("SQLite has one writer at a time: it cannot deadlock")
-    moment = services.now()
+    moment = services.clock.now()
     first, second = (
         RateCounter.objects.create(limit=RateLimit.SITE_DAY, subject=name, window_start=moment)
         for name in ("first", "second")
