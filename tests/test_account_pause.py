@@ -3,6 +3,9 @@ stay queued, their attempts not counted, until the account works again. Through 
 
 from __future__ import annotations
 
+import io
+import os
+import signal
 import threading
 import time
 
@@ -100,6 +103,7 @@ def test_a_looping_worker_waits_out_the_empty_balance_and_resumes_by_itself(zhen
     stop = threading.Event()
     paused = threading.Event()
     errors: list[BaseException] = []
+    totals: list[services.PassResult] = []
 
     def on_batch(result: services.PassResult) -> None:
         if result.paused:
@@ -107,8 +111,10 @@ def test_a_looping_worker_waits_out_the_empty_balance_and_resumes_by_itself(zhen
 
     def worker() -> None:
         try:
-            services.run_workers(
-                loop=True, idle_wait=0.05, account_wait=0.05, stop=stop, on_batch=on_batch
+            totals.append(
+                services.run_workers(
+                    loop=True, idle_wait=0.05, account_wait=0.05, stop=stop, on_batch=on_batch
+                )
             )
         except BaseException as error:  # surfaced by the main thread
             errors.append(error)
@@ -136,6 +142,62 @@ def test_a_looping_worker_waits_out_the_empty_balance_and_resumes_by_itself(zhen
     for message in queued:
         assert zhenzi.accepted_count(message.message_id) == 1
         assert zhenzi.request_count(message.message_id) == (2 if message == queued[0] else 1)
+    (total,) = totals
+    assert total.sent == 3
+    assert total.paused == ""  # it was paused, but no longer when it stopped
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_looping_worker_stopped_while_paused_says_so(zhenzi):
+    send_sms(NUMBERS, TEXT, queue=True)
+    zhenzi.balance = 0
+    stop = threading.Event()
+
+    def stop_once_paused(result: services.PassResult) -> None:
+        if result.paused:
+            stop.set()
+
+    total = services.run_workers(loop=True, account_wait=0.05, stop=stop, on_batch=stop_once_paused)
+
+    assert "108" in total.paused
+    assert {status for status, _attempts, _code in rows()} == {Status.QUEUED}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_looping_command_that_resumed_exits_cleanly_on_sigterm(zhenzi):
+    queued = send_sms(NUMBERS, TEXT, queue=True)
+    zhenzi.balance = 0
+
+    def top_up_then_terminate() -> None:
+        try:
+            # Paused: the worker reads the balance instead of sending.
+            wait_until(lambda: zhenzi.requests_by_endpoint[BALANCE_PATH] >= 2)
+            zhenzi.balance = 1000
+            wait_until(lambda: Message.objects.filter(status=Status.SENT).count() == 3)
+        finally:
+            connections.close_all()
+            os.kill(os.getpid(), signal.SIGTERM)  # the command's handler stops it cleanly
+
+    helper = threading.Thread(target=top_up_then_terminate)
+    helper.start()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command(
+            "zhenzi_send_queued",
+            "--loop",
+            "--account-wait=0.05",
+            "--idle-wait=0.05",
+            stdout=out,
+            stderr=err,
+        )
+    finally:
+        helper.join(15)
+
+    assert "Stopping: finishing the messages in flight..." in err.getvalue()
+    assert out.getvalue().startswith("sent 3, failed 0, retrying 1,")
+    assert rows() == [(Status.SENT, 1, None)] * 3
+    for message in queued:
+        assert zhenzi.accepted_count(message.message_id) == 1
 
 
 @pytest.mark.django_db
