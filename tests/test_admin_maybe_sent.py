@@ -281,3 +281,64 @@ def test_the_confirmation_and_the_warning_in_chinese(chinese_admin):
     assert "may have been sent" not in html
     assert messages_of(done) == ["已将 1 条发送失败的短信重新加入发送队列。"]
     assert state(maybe) == (Status.QUEUED, MaybeSent.NO)
+
+
+# --- Every doubtful message at once ------------------------------------------------------------
+
+
+def test_confirming_a_selection_across_pages_posts_no_field_per_message(confirmers, settings):
+    """'Select all N' then the action: the confirmation must come back within Django's limit on
+    form fields (DATA_UPLOAD_MAX_NUMBER_FIELDS, 1000 by default; 20 here), however many
+    messages it covers."""
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 20
+    Message.objects.bulk_create(
+        Message(
+            number=f"138001380{n:02d}",
+            text="【测试】通知",
+            status=Status.FAILED,
+            maybe_sent=MaybeSent.NO_ANSWER,
+        )
+        for n in range(30)
+    )
+    one = Message.objects.first()
+    page = confirmers.post(
+        MESSAGES_URL,
+        {
+            "action": "resend_maybe_sent",
+            "select_across": "1",
+            "index": "0",
+            "_selected_action": [one.pk],
+        },
+    )
+    assert page.status_code == 200
+    assert "These 30 failed messages may have been sent" in page.content.decode()
+
+    response = confirmers.post(MESSAGES_URL, hidden_fields(page.content.decode()), follow=True)
+
+    assert response.status_code == 200
+    assert messages_of(response) == ["30 failed messages were queued to be sent again."]
+    assert set(Message.objects.values_list("status", "maybe_sent")) == {
+        (Status.QUEUED, MaybeSent.NO)
+    }
+
+
+def test_confirming_a_selection_across_pages_keeps_the_lists_filter(confirmers):
+    kept = [doubtful(f"1380013800{n}") for n in range(3)]
+    other = doubtful("13900139000")
+    query = "?q=13800138"
+    page = confirmers.post(
+        MESSAGES_URL + query,
+        {
+            "action": "resend_maybe_sent",
+            "select_across": "1",
+            "index": "0",
+            "_selected_action": [kept[0].pk],
+        },
+    )
+    assert "These 3 failed messages may have been sent" in page.content.decode()
+
+    confirmers.post(MESSAGES_URL + query, hidden_fields(page.content.decode()), follow=True)
+
+    for message in kept:
+        assert state(message) == (Status.QUEUED, MaybeSent.NO)
+    assert state(other) == (Status.FAILED, MaybeSent.NO_ANSWER)
