@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connections
 from django.test import override_settings
+from django.utils import translation
 from django.utils.functional import Promise
 
 from django_zhenzi.checks import GENERATE_TOKEN_COMMAND, TAG, sqlite_transaction_mode_warnings
@@ -351,6 +352,46 @@ def test_e010_claim_timeout_must_exceed_twice_the_timeout():
     assert ids_for({**VALID, "TIMEOUT": 10, "CLAIM_TIMEOUT": 20}) == ["django_zhenzi.E010"]
     assert ids_for({**VALID, "TIMEOUT": 10, "CLAIM_TIMEOUT": 21}) == []
     assert ids_for({**VALID, "TIMEOUT": 200}) == ["django_zhenzi.E010"]  # default claim: 300 s
+
+
+def test_e011_reconcile_settle_must_be_at_least_three_times_the_timeout():
+    messages = messages_for({**VALID, "TIMEOUT": 10, "RECONCILE_SETTLE": 29.5})
+
+    assert [message.id for message in messages] == ["django_zhenzi.E011"]
+    (message,) = messages
+    assert message.level == ERROR
+    assert str(message.msg) == (
+        "ZHENZI['RECONCILE_SETTLE'] (29.5 s) must be at least three times ZHENZI['TIMEOUT'] (10 s)."
+    )
+    assert isinstance(message.msg, Promise)
+    assert isinstance(message.hint, Promise)
+    assert "sent a second time" in str(message.hint)
+
+
+def test_e011_is_silent_at_the_boundary_and_with_the_defaults():
+    assert ids_for({**VALID, "TIMEOUT": 10, "RECONCILE_SETTLE": 30}) == []  # exactly 3 x
+    assert ids_for({**VALID, "TIMEOUT": 10}) == []  # the default settle: 600 s
+    # The default settle against the longest TIMEOUT it allows, and just past it.
+    assert ids_for({**VALID, "TIMEOUT": 200, "CLAIM_TIMEOUT": 1000}) == []
+    assert ids_for({**VALID, "TIMEOUT": 200.5, "CLAIM_TIMEOUT": 1000}) == ["django_zhenzi.E011"]
+
+
+@pytest.mark.parametrize(
+    ("settle", "expected"),
+    [(0, "django_zhenzi.E008"), (-5, "django_zhenzi.E008"), ("600", "django_zhenzi.E003")],
+)
+def test_e011_leaves_a_settle_that_is_not_a_positive_number_to_e003_and_e008(settle, expected):
+    assert ids_for({**VALID, "RECONCILE_SETTLE": settle}) == [expected]
+
+
+def test_e011_in_chinese():
+    with translation.override("zh-hans"):
+        (message,) = messages_for({**VALID, "TIMEOUT": 10, "RECONCILE_SETTLE": 20})
+        text, hint = str(message.msg), str(message.hint)
+    assert (
+        text == "ZHENZI['RECONCILE_SETTLE']（20 秒）必须至少是 ZHENZI['TIMEOUT']（10 秒）的三倍。"
+    )
+    assert "sent a second time" not in hint
 
 
 # --- W030: SQLite without IMMEDIATE transactions -------------------------------------------------

@@ -330,6 +330,11 @@ class MessageAdmin(ReadOnlyModelAdmin):
         doubtful = queryset.filter(status=Status.FAILED, content_masked=False).exclude(
             maybe_sent=MaybeSent.NO
         )
+        # "Select all" across pages comes back as select_across (the list's filters stay in the
+        # URL), not as one field per message: Django refuses a form of more than
+        # DATA_UPLOAD_MAX_NUMBER_FIELDS fields. The admin still wants one selected id.
+        select_across = request.POST.get("select_across") == "1"
+        selected = queryset.values_list("pk", flat=True)
         return TemplateResponse(
             request,
             "django_zhenzi/admin/confirm_resend_maybe_sent.html",
@@ -337,7 +342,8 @@ class MessageAdmin(ReadOnlyModelAdmin):
                 **self.admin_site.each_context(request),
                 "title": _("Resend messages that may have been sent?"),
                 "opts": self.model._meta,
-                "queryset": queryset,
+                "select_across": select_across,
+                "selected_ids": list(selected[:1] if select_across else selected),
                 "doubtful": list(doubtful[:CONFIRM_LIST_LIMIT]),
                 "doubtful_count": doubtful.count(),
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,

@@ -90,6 +90,7 @@ def run_workers(
     ``stop`` is set: a failed pass (the database went away) is logged, its broken connections
     closed, and the next one tried after a growing wait (up to MAX_FAILURE_WAIT); a refused
     account pauses sending, checking the balance every ``account_wait`` seconds until it works.
+    The total's ``paused`` is set only if sending was still paused when the run ended.
     With a concurrency of 1 the work runs in the caller's thread (and transaction).
     """
     stop = stop or threading.Event()
@@ -152,8 +153,11 @@ def run_workers(
                 if not loop:
                     total.paused = result.paused
                     return
-                while not stop.wait(account_wait) and not account_works():
-                    pass
+                while not stop.wait(account_wait):
+                    if account_works():
+                        with lock:
+                            total.paused = ""  # sending resumed: the run no longer stops paused
+                        break
             elif result.claimed == 0 and result.reconciled == 0:
                 if not loop:
                     return
