@@ -691,3 +691,12 @@ def test_send_stops_cleanly_when_an_abuse_limit_refuses(sandbox, settings):
 
     assert "abuse limit refused" in error
     assert Message.objects.count() == 0
+
+
+@pytest.mark.parametrize("option", ["--idle-wait", "--account-wait"])
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "soon"])
+def test_a_worker_wait_must_be_seconds_above_zero(option, value):
+    """A wait of 0 (or less, or NaN) would make a looping worker spin on the database or hammer
+    the provider's balance endpoint while paused."""
+    with pytest.raises(CommandError, match="is not a number of seconds above 0"):
+        call_command("zhenzi_send_queued", option, value)

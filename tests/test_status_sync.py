@@ -163,3 +163,22 @@ def test_stuck_messages_are_asked_again_least_recently_polled_first(zhenzi, cloc
     for message in (second, third):
         message.refresh_from_db()
         assert message.polled_at == clock.start + timedelta(seconds=SYNC_AFTER + 10)
+
+
+def test_a_failed_look_up_puts_its_message_back_in_line(zhenzi, clock):
+    """The first look-up error ends the run; the message it failed on waits its turn again, so
+    one whose look-up keeps failing cannot stop every later run at the same place."""
+    first, second = sent(zhenzi, ["13800138000", "13900139000"], final_after=NEVER)
+    clock.at(SYNC_AFTER)
+    zhenzi.fail_next("http500")
+
+    sync()  # stops at the first message, on the provider's error
+
+    first.refresh_from_db()
+    assert first.next_poll_at is not None and first.next_poll_at > clock.moment
+    before = lookups(zhenzi)
+    zhenzi.fail_next("http500")
+    sync("--limit", "1")  # the next run asks the other message first...
+    second.refresh_from_db()
+    assert lookups(zhenzi) == before + 1
+    assert second.polled_at == clock.moment

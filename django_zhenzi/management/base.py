@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -29,3 +30,16 @@ def positive_int(value: str) -> int:
             _("{value!r} is not a whole number of at least 1.").format(value=value)
         )
     return number
+
+
+def positive_seconds(value: str) -> float:
+    """An argparse type: a finite number of seconds above 0 (a wait of 0 would spin)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < math.inf:
+        raise argparse.ArgumentTypeError(
+            _("{value!r} is not a number of seconds above 0.").format(value=value)
+        )
+    return seconds

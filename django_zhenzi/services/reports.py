@@ -112,18 +112,25 @@ def sync_statuses(*, older_than: float | None = None, limit: int = 500) -> int:
             return finished
         except ZhenziError as error:
             # A provider that is down fails every look-up alike: one timeout, not one per message.
+            # This message waits its turn again, so one whose look-up always fails can't block.
             logger.warning("Status sync stopped at %s: %s", message.message_id, error)
+            poll_later(message, wait)
             return finished
         if apply_polled_record(message, record):
             finished += 1
         else:
-            polled = clock.now()
-            age = polled - (message.sent_at or polled)
-            with serialized_writes():
-                Message.objects.filter(pk=message.pk).update(
-                    polled_at=polled, next_poll_at=polled + max(age, timedelta(seconds=wait))
-                )
+            poll_later(message, wait)
     return finished
+
+
+def poll_later(message: Message, wait: float) -> None:
+    """Remember that ``message`` was polled now; ask again once it is twice as old."""
+    polled = clock.now()
+    age = polled - (message.sent_at or polled)
+    with serialized_writes():
+        Message.objects.filter(pk=message.pk).update(
+            polled_at=polled, next_poll_at=polled + max(age, timedelta(seconds=wait))
+        )
 
 
 def apply_polled_record(message: Message, record: SmsRecord | None) -> bool:

@@ -150,8 +150,9 @@ def run_workers(
                 on_batch(result)
             if result.paused:
                 logger.error("Sending paused, the provider refused the account: %s", result.paused)
-                if not loop:
+                with lock:
                     total.paused = result.paused
+                if not loop:
                     return
                 while not stop.wait(account_wait):
                     if account_works():

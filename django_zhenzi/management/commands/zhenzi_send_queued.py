@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from django_zhenzi import services
-from django_zhenzi.management.base import ZhenziCommand, positive_int
+from django_zhenzi.management.base import ZhenziCommand, positive_int, positive_seconds
 
 
 class Command(ZhenziCommand):
@@ -49,7 +49,7 @@ class Command(ZhenziCommand):
         )
         parser.add_argument(
             "--account-wait",
-            type=float,
+            type=positive_seconds,
             default=services.worker.ACCOUNT_ERROR_PAUSE,
             help=gettext_lazy(
                 "With --loop: while the provider refuses the account (no balance, wrong "
@@ -59,7 +59,7 @@ class Command(ZhenziCommand):
         )
         parser.add_argument(
             "--idle-wait",
-            type=float,
+            type=positive_seconds,
             default=1.0,
             help=gettext_lazy("With --loop: seconds to wait when nothing is due. Default: 1."),
         )
