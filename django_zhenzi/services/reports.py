@@ -114,23 +114,21 @@ def sync_statuses(*, older_than: float | None = None, limit: int = 500) -> int:
             # A provider that is down fails every look-up alike: one timeout, not one per message.
             # This message waits its turn again, so one whose look-up always fails can't block.
             logger.warning("Status sync stopped at %s: %s", message.message_id, error)
-            poll_later(message, wait)
+            poll_later(message, timedelta(seconds=wait))
             return finished
         if apply_polled_record(message, record):
             finished += 1
-        else:
-            poll_later(message, wait)
+        else:  # no final status yet: ask again once it is twice as old
+            age = clock.now() - (message.sent_at or clock.now())
+            poll_later(message, max(age, timedelta(seconds=wait)))
     return finished
 
 
-def poll_later(message: Message, wait: float) -> None:
-    """Remember that ``message`` was polled now; ask again once it is twice as old."""
+def poll_later(message: Message, after: timedelta) -> None:
+    """Remember that ``message`` was polled now, and ask again ``after`` that."""
     polled = clock.now()
-    age = polled - (message.sent_at or polled)
     with serialized_writes():
-        Message.objects.filter(pk=message.pk).update(
-            polled_at=polled, next_poll_at=polled + max(age, timedelta(seconds=wait))
-        )
+        Message.objects.filter(pk=message.pk).update(polled_at=polled, next_poll_at=polled + after)
 
 
 def apply_polled_record(message: Message, record: SmsRecord | None) -> bool:
