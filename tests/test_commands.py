@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 from django.core.management import CommandError, call_command, load_command_class
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import translation
+from django.utils import timezone, translation
 
 from django_zhenzi import send_sms, services
 from django_zhenzi.management.commands import zhenzi_send
@@ -143,7 +144,7 @@ def test_send_reports_provider_failures_and_exits_non_zero(zhenzi):
     assert message.error_code == 117
     assert out.splitlines()[0].startswith(f"13800138000  {message.message_id}  failed: ")
     assert "Wrong templateId" in out
-    assert error == "1 of 1 numbers were not sent."
+    assert error == "1 number was not sent."  # not "1 of 1 numbers were not sent."
 
 
 def test_send_queue_prints_message_ids_and_sends_nothing(zhenzi):
@@ -242,6 +243,10 @@ def test_dry_run_with_invalid_numbers_fails(zhenzi):
 
     assert "Content: template 1001 with parameters ['1', '2']" in out
     assert "1234  -  invalid (argument 2)" in out
+    assert out.splitlines()[-1] == (
+        "Dry run: 1 message to send, 1 invalid number, 0 repeated numbers skipped. "
+        "Nothing was sent or stored."
+    )
     assert error == "1 number is invalid."
     assert zhenzi.requests_total == 0
     assert Message.objects.count() == 0
@@ -317,6 +322,23 @@ def test_send_with_wrong_credentials_stops_and_explains(zhenzi, settings, monkey
     assert Message.objects.count() == 2
     assert zhenzi.requests_total == 1
     assert secret not in out + err + error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_counts_in_singular_and_plural(zhenzi, settings, monkeypatch):
+    settings.ZHENZI = {**settings.ZHENZI, "APP_SECRET": "not-the-right-secret-42"}
+    monkeypatch.setattr(zhenzi_send, "CHUNK_SIZE", 2)
+
+    _, _, error = run_failing(
+        "zhenzi_send", "13800138000", "13800138001", "13800138002", message=TEXT
+    )
+    assert error.endswith("1 number not tried, nothing stored for it.")
+
+    settings.ZHENZI = {**settings.ZHENZI, "APP_SECRET": "test-secret-value"}
+    _, _, error = run_failing("zhenzi_send", "13800138000", "1380013", message=TEXT)
+    assert error == "1 of 2 numbers was not sent."
+    _, _, error = run_failing("zhenzi_send", "1380013", "12345", message=TEXT, queue=True)
+    assert error == "2 numbers were not queued."
 
 
 @pytest.mark.django_db(transaction=True)
@@ -488,9 +510,22 @@ def test_status_shows_local_and_provider_state(zhenzi):
 
     lines = out.splitlines()
     assert lines[0] == f"{message.message_id}: to 13800138000, sent, 1 attempt"
-    assert lines[1].startswith("  created 20")
+    assert re.fullmatch(r"  created 20\S+ \S+ CST, sent 20\S+ \S+ CST", lines[1])  # Asia/Shanghai
     assert lines[2].startswith("  provider: sending, to 13800138000, created 20")
     assert lines[2].endswith("(China time)")
+
+
+@pytest.mark.parametrize(
+    ("time_zone", "zone"), [("UTC", "UTC"), ("Asia/Dubai", "+04:00"), ("Asia/Kolkata", "IST")]
+)
+def test_status_labels_local_times_with_their_zone(zhenzi, settings, time_zone, zone):
+    settings.TIME_ZONE = time_zone
+    message = sent_message()
+
+    out, _ = run("zhenzi_status", message.message_id, local=True)
+
+    created = re.escape(f"{timezone.localtime(message.created_at):%Y-%m-%d %H:%M:%S}")
+    assert re.match(rf"  created {created} {re.escape(zone)}, sent 20", out.splitlines()[1])
 
 
 def test_status_local_does_not_ask_the_provider(zhenzi):
@@ -600,8 +635,8 @@ def test_cleanup_dry_run_counts_and_deletes_nothing(aged_rows):
     out, _ = run("zhenzi_cleanup", days=30, dry_run=True)
 
     assert out == (
-        "Would delete 4 messages, 4 of their status reports, 1 orphan status reports, "
-        "1 balance snapshots, 0 verification codes and 0 rate-limit rows.\n"
+        "Would delete 4 messages, 4 status reports of theirs, 1 orphan status report, "
+        "1 balance snapshot, 0 verification codes and 0 rate-limit rows.\n"
     )
     assert Message.objects.count() == 14
     assert StatusReport.objects.count() == 16
@@ -612,8 +647,8 @@ def test_cleanup_deletes_old_settled_rows_only(aged_rows):
     out, _ = run("zhenzi_cleanup", "--days", "30")
 
     assert out == (
-        "Deleted 4 messages, 4 of their status reports, 1 orphan status reports, "
-        "1 balance snapshots, 0 verification codes and 0 rate-limit rows.\n"
+        "Deleted 4 messages, 4 status reports of theirs, 1 orphan status report, "
+        "1 balance snapshot, 0 verification codes and 0 rate-limit rows.\n"
     )
     kept = set(Message.objects.values_list("pk", flat=True))
     expected = {m.pk for m in aged_rows["recent"]} | {

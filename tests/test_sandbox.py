@@ -26,7 +26,14 @@ import requests
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from django_zhenzi.management.commands.zhenzi_sandbox import defaults_from_settings
+from django_zhenzi import send_sms
+from django_zhenzi.management.commands.zhenzi_sandbox import (
+    Command,
+    api_url_warning,
+    callback_url_from_settings,
+    defaults_from_settings,
+)
+from django_zhenzi.models import Status
 from django_zhenzi.sandbox import FAULT_KINDS, Sandbox, add_arguments, sandbox_from_options
 from django_zhenzi.sandbox.cli import main
 
@@ -911,8 +918,15 @@ def test_cli_rejects_bad_options(argv, capsys):
     assert "error:" in capsys.readouterr().err
 
 
-def serve_in_subprocess(command: list[str], check: Callable[[str, str], None], **env: str) -> None:
-    """Start a sandbox process, run ``check(first_line, url)``, then SIGTERM it: it exits 0."""
+def serve_in_subprocess(
+    command: list[str],
+    check: Callable[[str, str], None],
+    expected_err: str = "",
+    expected_out: str = "",
+    **env: str,
+) -> None:
+    """Start a sandbox process, run ``check(first_line, url)``, then SIGTERM it: it exits 0 and
+    wrote ``expected_err`` (a regular expression) to stderr."""
     with subprocess.Popen(
         command,
         cwd=REPO,
@@ -931,8 +945,9 @@ def serve_in_subprocess(command: list[str], check: Callable[[str, str], None], *
             process.wait(timeout=10)
         rest, err = process.stdout.read(), process.stderr.read()
         assert process.returncode == 0, err
-        assert err == ""
+        assert re.fullmatch(expected_err, err), err
         assert rest.endswith("Stop with Ctrl-C or SIGTERM.\n")
+        assert expected_out in first_line + rest
 
 
 def test_cli_serves_on_a_free_port_until_sigterm():
@@ -946,6 +961,12 @@ def test_cli_serves_on_a_free_port_until_sigterm():
     serve_in_subprocess([*command, "--app-id", "cli-app", "--app-secret", "cli-secret"], check)
 
 
+API_URL_WARNING = (
+    r"ZHENZI\['API_URL'\] is http://127\.0\.0\.1:9, not this sandbox: the site sends through "
+    r"that server\. Set it to http://127\.0\.0\.1:\d+ to use the sandbox\.\n"
+)
+
+
 def test_management_command_uses_settings_and_hides_their_secret():
     def check(first_line: str, url: str) -> None:
         assert "appId=test-app" in first_line
@@ -953,7 +974,83 @@ def test_management_command_uses_settings_and_hides_their_secret():
         assert official_post(url + BALANCE, CREDENTIALS) == {"code": 0, "data": 10000}
 
     command = [sys.executable, "-m", "django", "zhenzi_sandbox", "--port", "0"]
-    serve_in_subprocess(command, check, DJANGO_SETTINGS_MODULE="tests.settings")
+    # tests.settings' API_URL is http://127.0.0.1:9, not the port the sandbox takes: it says so.
+    serve_in_subprocess(command, check, API_URL_WARNING, DJANGO_SETTINGS_MODULE="tests.settings")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_management_command_reports_to_the_site_by_its_callback_token(live_server, settings):
+    """Without --callback-url, reports go to --site-url + the callback URL of CALLBACK_TOKEN,
+    and the message sent through the sandbox ends up delivered; the token is not printed."""
+
+    def check(first_line: str, url: str) -> None:
+        settings.ZHENZI = {**settings.ZHENZI, "API_URL": url}
+        message = send_sms("13800138000", TEXT)
+        assert message.status == Status.SENT
+        deadline = time.monotonic() + 10
+        while message.status == Status.SENT and time.monotonic() < deadline:
+            time.sleep(0.05)
+            message.refresh_from_db()
+        assert message.status == Status.DELIVERED
+
+    command = [sys.executable, "-m", "django", "zhenzi_sandbox", "--port", "0"]
+    command += ["--site-url", live_server.url, "--report-delay", "0.05"]
+    serve_in_subprocess(
+        command,
+        check,
+        API_URL_WARNING,
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        expected_out=f"to {live_server.url}/zhenzi/callback/<CALLBACK_TOKEN>/, ",
+    )
+
+
+def test_management_command_help_hides_the_secret():
+    with override_settings(ZHENZI={"APP_ID": "help-app", "APP_SECRET": "s3cretvalue42"}):
+        parser = Command().create_parser("manage.py", "zhenzi_sandbox")
+        text = " ".join(parser.format_help().split())
+    assert "s3cretvalue42" not in text
+    assert "the appSecret clients must send (default: ZHENZI['APP_SECRET'])" in text
+    assert "(default: help-app)" in text
+    assert "--site-url + the callback path of ZHENZI['CALLBACK_TOKEN']" in text
+
+
+def test_management_command_callback_url_comes_from_the_token():
+    assert callback_url_from_settings("http://127.0.0.1:8000/") == (
+        "http://127.0.0.1:8000/zhenzi/callback/test-callback-token-0123456789/",
+        "",
+    )
+    with override_settings(ZHENZI={"CALLBACK_TOKEN": ["first-token-0123456789", "second-tok"]}):
+        assert callback_url_from_settings("http://site.test:8001")[0] == (
+            "http://site.test:8001/zhenzi/callback/first-token-0123456789/"
+        )
+    with override_settings(ZHENZI={}):
+        url, problem = callback_url_from_settings("http://127.0.0.1:8000")
+    assert url is None
+    assert "no ZHENZI['CALLBACK_TOKEN']" in problem
+    with override_settings(ROOT_URLCONF="tests.code_views"):  # a site without django_zhenzi.urls
+        url, problem = callback_url_from_settings("http://127.0.0.1:8000")
+    assert url is None
+    assert "does not include django_zhenzi.urls" in problem
+
+
+@pytest.mark.parametrize(
+    ("api_url", "sandbox_url", "warns"),
+    [
+        ("http://127.0.0.1:8086", "http://127.0.0.1:8086", False),
+        ("http://localhost:8086/", "http://127.0.0.1:8086", False),
+        ("http://127.0.0.1", "http://127.0.0.1:80", False),
+        ("http://127.0.0.1:8087", "http://127.0.0.1:8086", True),
+        ("https://sms_developer.zhenzikj.com", "http://127.0.0.1:8086", True),
+        ("http://10.0.0.5:8086", "http://127.0.0.1:8086", True),
+    ],
+)
+def test_management_command_warns_when_api_url_is_not_the_sandbox(api_url, sandbox_url, warns):
+    with override_settings(ZHENZI={"API_URL": api_url}):
+        warning = api_url_warning(sandbox_url)
+    assert bool(warning) is warns
+    if warns:
+        assert f"ZHENZI['API_URL'] is {api_url}, not this sandbox" in warning
+        assert f"Set it to {sandbox_url} to use the sandbox." in warning
 
 
 @pytest.mark.parametrize(

@@ -52,14 +52,23 @@ def parse_fault(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(str(invalid)) from None
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Define the sandbox's options on ``parser`` (argparse's, or Django's CommandParser)."""
+def add_arguments(
+    parser: argparse.ArgumentParser, default_labels: Mapping[str, str] | None = None
+) -> None:
+    """Define the sandbox's options on ``parser`` (argparse's, or Django's CommandParser).
+
+    ``default_labels`` maps option names to what their help shows as the default instead of the
+    value (a default that comes from settings may be a secret, like the appSecret).
+    """
+    labels = default_labels or {}
 
     def option(flag: str, text: str, **kwargs: Any) -> None:
         name = flag.removeprefix("--").replace("-", "_")
         if name in SANDBOX_DEFAULTS and "default" not in kwargs and "action" not in kwargs:
             kwargs["default"] = SANDBOX_DEFAULTS[name]
-        if kwargs.get("default") is not None:
+        if name in labels:
+            text += " (default: {})".format(labels[name].replace("%", "%%"))
+        elif kwargs.get("default") is not None:
             text += " (default: %(default)s)"
         parser.add_argument(flag, help=text, **kwargs)
 
@@ -118,8 +127,13 @@ def sandbox_from_options(options: Mapping[str, Any]) -> Sandbox:
     )
 
 
-def describe(sandbox: Sandbox, show_secret: bool = True) -> list[str]:
-    """What a started sandbox serves, for the console."""
+def describe(
+    sandbox: Sandbox, show_secret: bool = True, shown_callback_url: str | None = None
+) -> list[str]:
+    """What a started sandbox serves, for the console.
+
+    ``shown_callback_url`` replaces the callback URL in the text (one whose token is a secret).
+    """
     secret = sandbox.app_secret if show_secret else "(from settings, not shown)"
     lines = [
         f"Zhenzi sandbox serving on {sandbox.url}  appId={sandbox.app_id}  appSecret={secret}",
@@ -128,7 +142,8 @@ def describe(sandbox: Sandbox, show_secret: bool = True) -> list[str]:
     ]
     if sandbox.callback_url:
         lines.append(
-            f"Status reports: POST {sandbox.report_format} to {sandbox.callback_url}, "
+            f"Status reports: POST {sandbox.report_format} to "
+            f"{shown_callback_url or sandbox.callback_url}, "
             f"{sandbox.report_delay:g} s after acceptance."
         )
     else:
@@ -142,10 +157,17 @@ def describe(sandbox: Sandbox, show_secret: bool = True) -> list[str]:
     return lines
 
 
-def run(sandbox: Sandbox, write: Callable[[str], None], show_secret: bool = True) -> None:
+def run(
+    sandbox: Sandbox,
+    write: Callable[[str], None],
+    show_secret: bool = True,
+    shown_callback_url: str | None = None,
+    started: Callable[[Sandbox], None] | None = None,
+) -> None:
     """Start ``sandbox``, describe it with ``write``, serve until SIGINT or SIGTERM, stop it.
 
-    Raises OSError when the address cannot be bound.
+    ``started`` is called once the sandbox listens (its ``url`` is known). Raises OSError when
+    the address cannot be bound.
     """
     received: list[int] = []
     previous = {
@@ -154,8 +176,10 @@ def run(sandbox: Sandbox, write: Callable[[str], None], show_secret: bool = True
     }
     try:
         with sandbox:
-            for line in describe(sandbox, show_secret):
+            for line in describe(sandbox, show_secret, shown_callback_url):
                 write(line)
+            if started is not None:
+                started(sandbox)
             while not received:
                 time.sleep(SIGNAL_POLL_SECONDS)  # the handler only sets a flag: nothing to deadlock
     finally:

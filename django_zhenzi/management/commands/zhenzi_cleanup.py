@@ -6,10 +6,35 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from django_zhenzi import services
 from django_zhenzi.management.base import ZhenziCommand, positive_int
+
+
+def counted(result: services.CleanupResult) -> dict[str, str]:
+    """Each count of ``result`` in words ("1 message", "4 messages"), for the summary."""
+    # ngettext with literal texts, so that makemessages finds them.
+    return {
+        "messages": ngettext("{count} message", "{count} messages", result.messages).format(
+            count=result.messages
+        ),
+        "reports": ngettext(
+            "{count} status report of theirs", "{count} status reports of theirs", result.reports
+        ).format(count=result.reports),
+        "orphans": ngettext(
+            "{count} orphan status report", "{count} orphan status reports", result.orphan_reports
+        ).format(count=result.orphan_reports),
+        "snapshots": ngettext(
+            "{count} balance snapshot", "{count} balance snapshots", result.balance_snapshots
+        ).format(count=result.balance_snapshots),
+        "codes": ngettext(
+            "{count} verification code", "{count} verification codes", result.verification_codes
+        ).format(count=result.verification_codes),
+        "limits": ngettext(
+            "{count} rate-limit row", "{count} rate-limit rows", result.rate_limit_rows
+        ).format(count=result.rate_limit_rows),
+    }
 
 
 class Command(ZhenziCommand):
@@ -37,24 +62,11 @@ class Command(ZhenziCommand):
         result = services.delete_old_messages(options["days"], dry_run=options["dry_run"])
         if options["dry_run"]:
             summary = _(
-                "Would delete {messages} messages, {reports} of their status reports, "
-                "{orphans} orphan status reports, {snapshots} balance snapshots, {codes} "
-                "verification codes and {limits} rate-limit rows."
+                "Would delete {messages}, {reports}, {orphans}, {snapshots}, {codes} and {limits}."
             )
         else:
             summary = _(
-                "Deleted {messages} messages, {reports} of their status reports, "
-                "{orphans} orphan status reports, {snapshots} balance snapshots, {codes} "
-                "verification codes and {limits} rate-limit rows."
+                "Deleted {messages}, {reports}, {orphans}, {snapshots}, {codes} and {limits}."
             )
         if options["verbosity"] >= 1:
-            self.stdout.write(
-                summary.format(
-                    messages=result.messages,
-                    reports=result.reports,
-                    orphans=result.orphan_reports,
-                    snapshots=result.balance_snapshots,
-                    codes=result.verification_codes,
-                    limits=result.rate_limit_rows,
-                )
-            )
+            self.stdout.write(summary.format(**counted(result)))

@@ -345,9 +345,11 @@ class Command(ZhenziCommand):
             "queued; a zhenzi_send_queued worker sends them once the account works again."
         ).format(error=refused.error_text)
         if left:
-            reason += " " + _("{left} numbers not tried, nothing stored for them.").format(
-                left=left
-            )
+            reason += " " + ngettext(
+                "{left} number not tried, nothing stored for it.",
+                "{left} numbers not tried, nothing stored for them.",
+                left,
+            ).format(left=left)
         return reason
 
     # Output
@@ -374,13 +376,18 @@ class Command(ZhenziCommand):
         for number in recipients.numbers:
             self._line(f"{number}  -  {would}")
         self._line(
-            _(
-                "Dry run: {count} messages to send, {invalid} invalid numbers, {duplicates} "
-                "repeated numbers skipped. Nothing was sent or stored."
-            ).format(
-                count=len(recipients.numbers),
-                invalid=recipients.invalid,
-                duplicates=recipients.duplicates,
+            _("Dry run: {messages}, {invalid}, {duplicates}. Nothing was sent or stored.").format(
+                messages=ngettext(
+                    "{count} message to send", "{count} messages to send", len(recipients.numbers)
+                ).format(count=len(recipients.numbers)),
+                invalid=ngettext(
+                    "{count} invalid number", "{count} invalid numbers", recipients.invalid
+                ).format(count=recipients.invalid),
+                duplicates=ngettext(
+                    "{count} repeated number skipped",
+                    "{count} repeated numbers skipped",
+                    recipients.duplicates,
+                ).format(count=recipients.duplicates),
             )
         )
         if recipients.invalid:
@@ -418,13 +425,29 @@ class Command(ZhenziCommand):
         not_done = tally.not_sent + recipients.invalid
         if not_done:
             total = len(recipients.numbers) + recipients.invalid
-            raise CommandError(
-                _("{count} of {total} numbers were not sent.").format(count=not_done, total=total)
-                if not queue
-                else _("{count} of {total} numbers were not queued.").format(
-                    count=not_done, total=total
-                )
+            raise CommandError(self._not_done(not_done, total, queue=queue))
+
+    @staticmethod
+    def _not_done(count: int, total: int, *, queue: bool) -> str:
+        if count == total and queue:
+            text = ngettext(
+                "{count} number was not queued.", "{count} numbers were not queued.", count
             )
+        elif count == total:
+            text = ngettext("{count} number was not sent.", "{count} numbers were not sent.", count)
+        elif queue:
+            text = ngettext(
+                "{count} of {total} numbers was not queued.",
+                "{count} of {total} numbers were not queued.",
+                count,
+            )
+        else:
+            text = ngettext(
+                "{count} of {total} numbers was not sent.",
+                "{count} of {total} numbers were not sent.",
+                count,
+            )
+        return text.format(count=count, total=total)
 
     def _line(self, text: str) -> None:
         if self.verbosity >= 1:

@@ -188,6 +188,13 @@ class Command(ZhenziCommand):
 
     @staticmethod
     def _time(moment: datetime | None) -> str:
+        """The local time with its zone ("2026-05-01 14:03:27 CST"), or its offset from UTC
+        ("+08:00") when the zone has no name of letters."""
         if moment is None:
             return "-"
-        return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
+        local = timezone.localtime(moment)
+        zone = local.tzname() or ""
+        if not zone.isalpha():
+            offset = local.strftime("%z")  # "+0800"; localtime() is always aware
+            zone = f"{offset[:3]}:{offset[3:5]}"
+        return f"{local:%Y-%m-%d %H:%M:%S} {zone}"
