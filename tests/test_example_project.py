@@ -309,6 +309,53 @@ def test_demo_help_describes_the_command_and_its_options(tmp_path):
         assert option in done.stdout
 
 
+RUNNING_DEMO_PASSWORD = "the-running-demos-password"
+CREATE_ADMIN = (
+    "from django.contrib.auth import get_user_model; "
+    f"get_user_model().objects.create_superuser('admin', password={RUNNING_DEMO_PASSWORD!r})"
+)
+ADMIN_PASSWORD_WORKS = (
+    "from django.contrib.auth import authenticate; "
+    f"print(authenticate(username='admin', password={RUNNING_DEMO_PASSWORD!r}) is not None)"
+)
+
+
+@pytest.mark.parametrize("busy", ["site", "sandbox"])
+def test_a_second_demo_on_a_busy_port_stops_before_changing_anything(tmp_path, busy):
+    """A demo started while one runs (on its ports) must not reset the running one's admin
+    password, nor print a login that does not work: it stops first, naming what to change."""
+    assert manage(tmp_path, "migrate", "--verbosity", "0").returncode == 0
+    created = manage(tmp_path, "shell", "-c", CREATE_ADMIN)
+    assert created.returncode == 0, created.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy_port = taken.getsockname()[1]
+        port, sandbox_port = (
+            (busy_port, free_port()) if busy == "site" else (free_port(), busy_port)
+        )
+        done = manage(
+            tmp_path,
+            "demo",
+            "--port",
+            str(port),
+            "--admin-password",
+            "a-new-password",
+            SANDBOX_PORT=str(sandbox_port),
+            LANGUAGE_CODE="en",
+        )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    if busy == "site":
+        assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+        assert "Choose another port with --port." in done.stderr
+    else:
+        assert f"cannot listen on http://127.0.0.1:{sandbox_port}" in done.stderr
+        assert "Set SANDBOX_PORT to a free port." in done.stderr
+    unchanged = manage(tmp_path, "shell", "-c", ADMIN_PASSWORD_WORKS)
+    assert unchanged.stdout.splitlines()[-1] == "True", unchanged.stdout + unchanged.stderr
+
+
 # --- The demo command's helpers -----------------------------------------------------------------
 
 
