@@ -580,6 +580,37 @@ def test_banner_gives_the_login_and_says_where_sms_go(demo_command, settings):
     assert settings.ZHENZI["API_URL"] in real
 
 
+BANNER_SCRIPT = """
+import django
+django.setup()
+from demo.management.commands.demo import banner
+print(banner("http://127.0.0.1:8000", "7nUj2iF14S18", sandboxed=True))
+"""
+
+
+def readme_banner() -> str:
+    """The banner README.rst shows under "Run the example" (the literal block after
+    "prints where to go"), dedented."""
+    readme = (REPO / "README.rst").read_text(encoding="utf-8")
+    after = readme[readme.index("prints where to go") :].split("::\n\n", 1)[1]
+    block = after.split("\n\n", 1)[0]
+    return "\n".join(line.removeprefix("    ") for line in block.splitlines())
+
+
+def test_the_readme_shows_the_banner_a_user_sees(tmp_path):
+    """With nothing set the example speaks its LANGUAGE_CODE, Chinese; so must the README."""
+    done = subprocess.run(
+        [sys.executable, "-c", BANNER_SCRIPT],
+        cwd=tmp_path,
+        env=example_env(DJANGO_SETTINGS_MODULE="example_project.settings", PYTHONPATH=str(EXAMPLE)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert readme_banner() == done.stdout.strip("\n")
+
+
 # --- The demo, run as a user runs it ------------------------------------------------------------
 
 
