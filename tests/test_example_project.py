@@ -30,9 +30,12 @@ import pytest
 import requests
 from django.contrib.auth import authenticate
 from django.core.management import CommandError
+from django.http import HttpResponse
+from django.test import Client
+from django.urls import reverse
 
 from django_zhenzi import send_sms
-from django_zhenzi.models import Status
+from django_zhenzi.models import RateCounter, Status
 from django_zhenzi.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parent.parent
@@ -273,6 +276,129 @@ def test_with_credentials_the_code_goes_to_the_configured_api_and_no_sandbox_pho
     assert "sandbox" not in body.lower()
 
 
+# --- The sign-in pages, in this process --------------------------------------------------------
+
+UNDELIVERABLE = "13800138004"  # the sandbox's default undeliverable suffix is "4"
+
+
+@pytest.fixture
+def example_site(monkeypatch, settings, live_server) -> Iterator[Sandbox]:
+    """The example's demo app served by this process in sandbox mode (the test client for its
+    pages, a live server for the callback), with a sandbox that reports back through it."""
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "demo"]
+    settings.ROOT_URLCONF = "tests.example_urls"
+    settings.LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+    settings.USE_SANDBOX = True
+    callback = live_server.url + reverse(
+        "django_zhenzi:callback", kwargs={"token": settings.ZHENZI["CALLBACK_TOKEN"]}
+    )
+    with Sandbox(
+        app_id="test-app",
+        app_secret="test-secret-value",
+        callback_url=callback,
+        report_delay=0.05,
+    ) as provider:
+        settings.ZHENZI = {
+            **settings.ZHENZI,
+            "API_URL": provider.url,
+            "CODE_MESSAGE": "【榛子沙箱】您的验证码是{code}，{minutes}分钟内有效。",
+        }
+        yield provider
+
+
+def visitor(language: str = "en") -> Client:
+    return Client(HTTP_ACCEPT_LANGUAGE=language)
+
+
+def request_code_for(client: Client, number: str) -> HttpResponse:
+    return client.post("/", {"number": number}, follow=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_code_page_says_when_the_code_could_not_be_delivered(example_site):
+    client = visitor()
+    sent = request_code_for(client, UNDELIVERABLE)
+    assert sent.request["PATH_INFO"] == "/verify/"
+    assert example_site.wait_for_reports(1, timeout=20), example_site.reports
+    page = client.get("/verify/").content.decode()
+    assert f"The code could not be delivered to {UNDELIVERABLE}." in page
+    assert "ask for a new code" in page
+    assert "A code was sent" not in page
+    assert 'name="code"' not in page  # no form for a code that never came
+
+    chinese = visitor("zh-hans")
+    request_code_for(chinese, "13900139004")
+    assert example_site.wait_for_reports(2, timeout=20), example_site.reports
+    assert "验证码未能送达 13900139004" in chinese.get("/verify/").content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_code_page_of_a_delivered_code_says_sent(example_site):
+    client = visitor()
+    request_code_for(client, "13800138000")
+    assert example_site.wait_for_reports(1, timeout=20), example_site.reports
+    page = client.get("/verify/").content.decode()
+    assert "A code was sent to 13800138000." in page
+    assert "could not be delivered" not in page
+    assert "data-sandbox-sms" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_another_code_keeps_the_number(example_site):
+    client = visitor()
+    request_code_for(client, "13800138000")
+    code_page = client.get("/verify/").content.decode()
+    assert 'href="/">Send another code' in code_page
+    form = client.get("/").content.decode()
+    assert re.search(r'<input[^>]*name="number"[^>]*value="13800138000"', form), form
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_the_last_wrong_try_the_page_says_to_ask_for_a_new_code(example_site, settings):
+    settings.ZHENZI = {**settings.ZHENZI, "CODE_MAX_TRIES": 3}
+    client = visitor()
+    request_code_for(client, "13800138000")
+    for _try in range(2):
+        page = client.post("/verify/", {"code": "000000"}).content.decode()
+        assert "The code is wrong" in page
+        assert "last try" not in page
+        assert 'name="code"' in page
+    last = client.post("/verify/", {"code": "000000"}).content.decode()
+    assert "That was the last try for this code. Ask for a new code." in last
+    assert 'name="code"' not in last
+    assert "That was the last try" in client.get("/verify/").content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("language", "cooldown_wait", "hourly_wait"),
+    [
+        ("en", "Try again in 60 seconds.", "Try again in 60 minutes."),
+        ("zh-hans", "请在 60 秒后重试", "请在 60 分钟后重试"),
+    ],
+)
+def test_a_refused_request_shows_the_real_wait(
+    example_site, settings, language, cooldown_wait, hourly_wait
+):
+    client = visitor(language)
+    request_code_for(client, "13800138000")
+    refused = client.post("/", {"number": "13800138000"})
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "60"
+    assert cooldown_wait in refused.content.decode()
+
+    settings.ZHENZI = {**settings.ZHENZI, "CODE_COOLDOWN": 1, "LIMIT_NUMBER_PER_HOUR": 1}
+    request_code_for(client, "13900139000")
+    refused = client.post("/", {"number": "13900139000"})
+    assert refused.status_code == 429
+    assert 3590 < int(refused["Retry-After"]) <= 3600
+    assert hourly_wait in refused.content.decode()
+    # The README's way to let a locked-out owner in at once.
+    RateCounter.objects.filter(subject="13900139000").delete()
+    assert request_code_for(client, "13900139000").request["PATH_INFO"] == "/verify/"
+
+
 # --- System checks -------------------------------------------------------------------------------
 
 
@@ -307,6 +433,53 @@ def test_demo_help_describes_the_command_and_its_options(tmp_path):
     assert "Set up and run the example project" in done.stdout
     for option in ("--host", "--port", "--admin-password", "--report-delay"):
         assert option in done.stdout
+
+
+RUNNING_DEMO_PASSWORD = "the-running-demos-password"
+CREATE_ADMIN = (
+    "from django.contrib.auth import get_user_model; "
+    f"get_user_model().objects.create_superuser('admin', password={RUNNING_DEMO_PASSWORD!r})"
+)
+ADMIN_PASSWORD_WORKS = (
+    "from django.contrib.auth import authenticate; "
+    f"print(authenticate(username='admin', password={RUNNING_DEMO_PASSWORD!r}) is not None)"
+)
+
+
+@pytest.mark.parametrize("busy", ["site", "sandbox"])
+def test_a_second_demo_on_a_busy_port_stops_before_changing_anything(tmp_path, busy):
+    """A demo started while one runs (on its ports) must not reset the running one's admin
+    password, nor print a login that does not work: it stops first, naming what to change."""
+    assert manage(tmp_path, "migrate", "--verbosity", "0").returncode == 0
+    created = manage(tmp_path, "shell", "-c", CREATE_ADMIN)
+    assert created.returncode == 0, created.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy_port = taken.getsockname()[1]
+        port, sandbox_port = (
+            (busy_port, free_port()) if busy == "site" else (free_port(), busy_port)
+        )
+        done = manage(
+            tmp_path,
+            "demo",
+            "--port",
+            str(port),
+            "--admin-password",
+            "a-new-password",
+            SANDBOX_PORT=str(sandbox_port),
+            LANGUAGE_CODE="en",
+        )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    if busy == "site":
+        assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+        assert "Choose another port with --port." in done.stderr
+    else:
+        assert f"cannot listen on http://127.0.0.1:{sandbox_port}" in done.stderr
+        assert "Set SANDBOX_PORT to a free port." in done.stderr
+    unchanged = manage(tmp_path, "shell", "-c", ADMIN_PASSWORD_WORKS)
+    assert unchanged.stdout.splitlines()[-1] == "True", unchanged.stdout + unchanged.stderr
 
 
 # --- The demo command's helpers -----------------------------------------------------------------
@@ -408,6 +581,37 @@ def test_banner_gives_the_login_and_says_where_sms_go(demo_command, settings):
         assert "admin" in text and "pass-word-1" in text
     assert "sandbox" in sandboxed and "sandbox" not in real
     assert settings.ZHENZI["API_URL"] in real
+
+
+BANNER_SCRIPT = """
+import django
+django.setup()
+from demo.management.commands.demo import banner
+print(banner("http://127.0.0.1:8000", "7nUj2iF14S18", sandboxed=True))
+"""
+
+
+def readme_banner() -> str:
+    """The banner README.rst shows under "Run the example" (the literal block after
+    "prints where to go"), dedented."""
+    readme = (REPO / "README.rst").read_text(encoding="utf-8")
+    after = readme[readme.index("prints where to go") :].split("::\n\n", 1)[1]
+    block = after.split("\n\n", 1)[0]
+    return "\n".join(line.removeprefix("    ") for line in block.splitlines())
+
+
+def test_the_readme_shows_the_banner_a_user_sees(tmp_path):
+    """With nothing set the example speaks its LANGUAGE_CODE, Chinese; so must the README."""
+    done = subprocess.run(
+        [sys.executable, "-c", BANNER_SCRIPT],
+        cwd=tmp_path,
+        env=example_env(DJANGO_SETTINGS_MODULE="example_project.settings", PYTHONPATH=str(EXAMPLE)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert readme_banner() == done.stdout.strip("\n")
 
 
 # --- The demo, run as a user runs it ------------------------------------------------------------

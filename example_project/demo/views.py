@@ -1,7 +1,9 @@
 """A sign-in by SMS code, the way a site uses django-zhenzi: request a code, then type it.
 
-In sandbox mode there is no phone, so the code page also shows what the phone would have
-received, read from the sandbox's control API. With real credentials nothing of the sort exists.
+The code page follows the visitor's own code: when its delivery report says it never arrived,
+and when its last try is spent, it says so and points to a new code. In sandbox mode there is no
+phone, so it also shows what the phone would have received, read from the sandbox's control API.
+With real credentials nothing of the sort exists.
 """
 
 from __future__ import annotations
@@ -15,26 +17,32 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from django_zhenzi.conf import zhenzi_settings
+from django_zhenzi.models import Status, VerificationCode
 from django_zhenzi.verification.forms import CodeRequestForm, VerificationCodeForm
 
 PURPOSE = "login"
 SESSION_NUMBER = "code_number"
-SESSION_MESSAGE_ID = "code_message_id"
+SESSION_CODE_ID = "code_id"
 SESSION_VERIFIED = "verified_number"
 #: Seconds to wait for the sandbox's control API (it runs on this machine).
 SANDBOX_TIMEOUT = 3.0
+#: Statuses of a code's message after which it will never arrive.
+NOT_DELIVERED = frozenset({Status.UNDELIVERED, Status.FAILED})
 
 
 @require_http_methods(["GET", "POST"])
 def request_code(request: HttpRequest) -> HttpResponse:
+    # "Send another code" comes back here: the number asked for last time is filled in.
     form = CodeRequestForm(
-        request.POST or None, purpose=PURPOSE, client_ip=request.META.get("REMOTE_ADDR")
+        request.POST or None,
+        purpose=PURPOSE,
+        client_ip=request.META.get("REMOTE_ADDR"),
+        initial={"number": request.session.get(SESSION_NUMBER, "")},
     )
     code = form.send() if request.method == "POST" and form.is_valid() else None
     if code is not None:
         request.session[SESSION_NUMBER] = form.cleaned_data["number"]
-        if settings.USE_SANDBOX and code.sms is not None:
-            request.session[SESSION_MESSAGE_ID] = code.sms.message_id
+        request.session[SESSION_CODE_ID] = code.pk
         return redirect("demo:check_code")
     response = render(
         request,
@@ -55,13 +63,27 @@ def check_code(request: HttpRequest) -> HttpResponse:
     form = VerificationCodeForm(request.POST or None, number=number, purpose=PURPOSE)
     if request.method == "POST" and form.is_valid():
         del request.session[SESSION_NUMBER]
-        request.session.pop(SESSION_MESSAGE_ID, None)
+        request.session.pop(SESSION_CODE_ID, None)
         request.session[SESSION_VERIFIED] = number
         return redirect("demo:welcome")
-    context = {"form": form, "number": number, "use_sandbox": settings.USE_SANDBOX}
-    message_id = request.session.get(SESSION_MESSAGE_ID)
-    if settings.USE_SANDBOX and message_id:
-        context["sandbox_phone"] = sandbox_phone(message_id)
+    # Read after the check, which counted its try: this visitor's own code, how it fared.
+    code = (
+        VerificationCode.objects.select_related("sms")
+        .filter(pk=request.session.get(SESSION_CODE_ID))
+        .first()
+    )
+    sms = code.sms if code is not None else None
+    context = {
+        "form": form,
+        "number": number,
+        "use_sandbox": settings.USE_SANDBOX,
+        "undelivered": sms is not None and sms.status in NOT_DELIVERED,
+        "out_of_tries": code is not None
+        and code.state == VerificationCode.State.ACTIVE
+        and code.tries >= int(zhenzi_settings.CODE_MAX_TRIES),
+    }
+    if settings.USE_SANDBOX and sms is not None and sms.message_id and not context["undelivered"]:
+        context["sandbox_phone"] = sandbox_phone(sms.message_id)
     return render(request, "demo/check_code.html", context)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import signal
+import socket
 import threading
 from typing import Any
 from urllib.parse import urlsplit
@@ -61,15 +62,15 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         # A plain `kill` stops the demo as cleanly as Ctrl-C does.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
+        # Everything that can refuse comes before anything changes: a second demo started
+        # beside a running one must not reset the running one's admin password.
+        site = site_url(options["host"], options["port"])
+        report_to = callback_url(site) if settings.USE_SANDBOX else None
+        check_ports(options["host"], options["port"], sandboxed=report_to is not None)
         call_command("migrate", interactive=False, verbosity=0)
         password = options["admin_password"] or secrets.token_urlsafe(9)
         ensure_admin(password)
-        site = site_url(options["host"], options["port"])
-        sandbox = (
-            start_sandbox(callback_url(site), options["report_delay"])
-            if settings.USE_SANDBOX
-            else None
-        )
+        sandbox = start_sandbox(report_to, options["report_delay"]) if report_to else None
         address = f"[{options['host']}]" if ":" in options["host"] else options["host"]
         stop = threading.Event()
         worker = threading.Thread(target=work, args=(stop,), name="demo-worker")
@@ -87,6 +88,39 @@ class Command(BaseCommand):
             worker.join(timeout=10)
             if sandbox is not None:
                 sandbox.stop()
+
+
+def check_ports(host: str, port: int, *, sandboxed: bool) -> None:
+    """Raise CommandError naming the option or variable to change unless the site's port (and
+    in sandbox mode the sandbox's) is free now."""
+    problem = listen_problem(host, port)
+    if problem is not None:
+        raise CommandError(
+            _(
+                "The site cannot listen on %(host)s:%(port)s (%(error)s). Is the demo running "
+                "already? Choose another port with --port."
+            )
+            % {"host": host, "port": port, "error": problem}
+        )
+    if not sandboxed:
+        return
+    address = urlsplit(zhenzi_settings.API_URL)
+    problem = listen_problem(address.hostname or "127.0.0.1", address.port or 80)
+    if problem is not None:
+        raise sandbox_cannot_listen(problem)
+
+
+def listen_problem(host: str, port: int) -> str | None:
+    """Why a server cannot listen on ``host``:``port`` now, or None when it can. Bound as the
+    servers bind, with SO_REUSEADDR, so a port left in TIME_WAIT counts as free."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return str(error.strerror or error)
+    return None
 
 
 def ensure_admin(password: str) -> None:
@@ -128,10 +162,17 @@ def start_sandbox(report_to: str, report_delay: float) -> Sandbox:
     try:
         return sandbox.start()
     except OSError as error:
-        raise CommandError(
-            _("The sandbox cannot listen on %(url)s (%(error)s). Set SANDBOX_PORT to a free port.")
-            % {"url": zhenzi_settings.API_URL, "error": error.strerror or error}
-        ) from None
+        raise sandbox_cannot_listen(str(error.strerror or error)) from None
+
+
+def sandbox_cannot_listen(problem: str) -> CommandError:
+    return CommandError(
+        _(
+            "The sandbox cannot listen on %(url)s (%(error)s). Is the demo running already? "
+            "Set SANDBOX_PORT to a free port."
+        )
+        % {"url": zhenzi_settings.API_URL, "error": problem}
+    )
 
 
 def work(stop: threading.Event) -> None:
