@@ -347,6 +347,42 @@ def test_message_page_shows_every_field_read_only_with_its_reports(admin_client)
     assert [form.original.raw_status for form in inline] == ["DELIVRD"]
 
 
+def test_message_page_shows_empty_fields_as_the_admins_empty_value_and_times_to_the_second(
+    admin_client,
+):
+    utc = timezone.get_fixed_timezone(0)
+    message = make_message(
+        created_at=datetime(2026, 5, 1, 0, 3, 27, tzinfo=utc),  # 08:03:27 in Shanghai
+        polled_at=datetime(2026, 5, 1, 0, 4, 5, tzinfo=utc),
+    )
+
+    response = admin_client.get(f"{MESSAGES_URL}{message.pk}/change/")
+
+    html = response.content.decode()
+    readonly = re.findall(r'<div class="readonly">(.*?)</div>', html, re.S)
+    assert "None" not in readonly
+    for name in ("error_explanation", "error_description", "sent_at_column"):
+        cell = re.search(rf'field-{name}.*?<div class="readonly">(.*?)</div>', html, re.S)
+        assert cell.group(1) == "-", name
+    assert '<span class="zhenzi-date">2026-05-01</span> 08:03:27' in html
+    assert '<span class="zhenzi-date">2026-05-01</span> 08:04:05' in html
+    assert "last asked the provider about it." in html  # the field's help text is kept
+
+
+def test_message_list_shows_the_providers_word_as_the_last_error_of_an_undelivered_message(
+    admin_client,
+):
+    make_message(status=Status.UNDELIVERED, provider_status="MK:0005")
+    make_message(status=Status.DELIVERED, provider_status="DELIVRD", number="13800000009")
+
+    html = admin_client.get(MESSAGES_URL).content.decode()
+
+    cells = re.findall(r'<td class="field-last_error">(.*?)</td>', html, re.S)
+    assert len(cells) == 2
+    assert sum("MK:0005" in cell for cell in cells) == 1
+    assert not any("DELIVRD" in cell for cell in cells)  # a delivered message has no error
+
+
 # --- Status counts and speed ---------------------------------------------------------------------
 
 

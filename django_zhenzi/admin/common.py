@@ -96,17 +96,18 @@ def compact_time(moment: datetime | None) -> str:
     return date_format(timezone.template_localtime(moment), COMPACT_TIME_FORMAT)
 
 
-def time_column(model: type[Model], field_name: str) -> Callable[[Any, Model], SafeString | None]:
-    """A list column showing the date-time field ``field_name`` as ``compact_time`` does,
-    headed and sorted like the field itself. A narrow column breaks it between the date and the
-    time, never inside the date."""
+def time_column(model: type[Model], field_name: str) -> Callable[[Any, Model], SafeString]:
+    """A list column (or read-only field of a page) showing the date-time field ``field_name``
+    as ``compact_time`` does, headed and sorted like the field itself. A narrow column breaks it
+    between the date and the time, never inside the date."""
     field = model._meta.get_field(field_name)
 
     @admin.display(description=field.verbose_name, ordering=field_name)
-    def column(model_admin: Any, obj: Model) -> SafeString | None:
+    def column(model_admin: Any, obj: Model) -> SafeString:
         moment = getattr(obj, field_name)
         if moment is None:
-            return None  # the admin's empty value
+            # A page shows a callable's None as "None": give the admin's empty value instead.
+            return model_admin.get_empty_value_display()
         date, _space, time = compact_time(moment).partition(" ")
         return format_html('<span class="zhenzi-date">{}</span> {}', date, time)
 
