@@ -1324,6 +1324,58 @@ def test_chart_time_axis_is_compact_in_every_language(language):
     assert labels[-2:] == ["2026-05-02", "08:00"]
 
 
+# --- Verification codes --------------------------------------------------------------------------
+
+CODES_URL = "/admin/django_zhenzi/verificationcode/"
+
+
+def test_code_list_shows_and_filters_expired_and_exhausted_codes(zhenzi, settings, admin_client):
+    from django_zhenzi.models import VerificationCode
+    from django_zhenzi.verification import check_code, send_code
+
+    settings.ZHENZI = {
+        **settings.ZHENZI,
+        "CODE_MAX_TRIES": 3,
+        "CODE_MESSAGE": "【测试】您的验证码是{code}。",
+    }
+    now = timezone.now()
+    exhausted = send_code("13800000001")
+    for _try in range(3):
+        assert not check_code("13800000001", "not-it")
+    send_code("13800000002")  # active
+    expired = send_code("13800000003")
+    VerificationCode.objects.filter(pk=expired.pk).update(expires_at=now - timedelta(seconds=1))
+    used = VerificationCode.objects.create(
+        number="13800000004", purpose="login", code_hash="x", expires_at=now, state="used"
+    )
+    assert VerificationCode.objects.filter(state="active").count() == 3  # as stored
+
+    html = admin_client.get(CODES_URL).content.decode()
+
+    badges = dict(
+        re.findall(r'<td class="field-number">(\d+)</td>.*?zhenzi-code-(\w+)', html, re.S)
+    )
+    assert badges == {
+        "13800000001": "out_of_tries",
+        "13800000002": "active",
+        "13800000003": "expired",
+        "13800000004": "used",
+    }
+    assert ">out of tries</span>" in html and ">expired</span>" in html
+    for state, number in [
+        ("out_of_tries", exhausted.number),
+        ("expired", expired.number),
+        ("active", "13800000002"),
+        ("used", used.number),
+    ]:
+        listed = admin_client.get(CODES_URL, {"state": state}).context["cl"].result_list
+        assert [code.number for code in listed] == [number], state
+    page = admin_client.get(f"{CODES_URL}{exhausted.pk}/change/").content.decode()
+    assert ">out of tries</span>" in page
+    chinese = admin_client.get(CODES_URL, **ZH).content.decode()
+    assert "次数已用完" in chinese and "已过期" in chinese
+
+
 @pytest.mark.parametrize("model", ["message", "statusreport", "verificationcode"])
 def test_history_rows_cannot_be_deleted_from_the_admin(admin_client, model):
     from django_zhenzi.models import Message, StatusReport, VerificationCode
