@@ -869,7 +869,7 @@ def test_chart_with_many_snapshots_draws_a_scaled_line():
     assert all(charts.TOP <= y <= charts.HEIGHT - charts.BOTTOM for y in ys)
     assert svg.findall(".//circle") == []  # too many points for dots
     labels = [text.text for text in svg.findall(".//text") if text.text]
-    assert labels[0] == "2,000" and labels[-1] == "10,000"  # 10,000 down to 2,637
+    assert labels[0] == "0" and labels[-1] == "10000"  # 10,000 down to 2,637, from zero
 
 
 @pytest.mark.parametrize(
@@ -886,10 +886,83 @@ def test_chart_value_axis_uses_round_numbers(low, high, expected):
     assert charts.value_ticks(low, high) == expected
 
 
-def test_chart_marks_the_threshold_inside_the_axis():
+def test_chart_always_marks_the_threshold():
     points = list(zip(moments(3), [300, 150, 50], strict=True))
     assert "zhenzi-chart-threshold" in charts.balance_chart(points, threshold=100)
-    assert "zhenzi-chart-threshold" not in charts.balance_chart(points, threshold=10_000)
+    above = parse_svg(charts.balance_chart(points, threshold=10_000))
+    assert above.find(".//line[@class='zhenzi-chart-threshold']") is not None
+    values = [text.text for text in above.findall(".//text[@text-anchor='end']")]
+    assert "10000" in values  # the axis reaches up to the threshold
+
+
+def chart_values(svg: ElementTree.Element) -> list[str]:
+    """The balance axis's labels, bottom to top."""
+    labels = svg.findall(".//text[@class='zhenzi-chart-label'][@text-anchor='end']")
+    return [text.text for text in labels if text.text]
+
+
+def chart_times(svg: ElementTree.Element) -> list[str]:
+    """The time axis's labels, each as its lines joined by a space."""
+    return [
+        " ".join(span.text for span in text.findall("tspan"))
+        for text in svg.findall(".//text")
+        if text.findall("tspan")
+    ]
+
+
+def test_chart_y_axis_starts_at_zero_and_reaches_the_threshold():
+    one_message = list(zip(moments(2), [1000, 999], strict=True))
+    svg = parse_svg(charts.balance_chart(one_message, threshold=100))
+    assert chart_values(svg)[0] == "0"
+    (line,) = svg.findall(".//polyline")
+    (_x1, y1), (_x2, y2) = (map(float, pair.split(",")) for pair in line.get("points").split())
+    assert 0 < y2 - y1 < 1  # one message less is a small step, not the whole height
+    threshold = svg.find(".//line[@class='zhenzi-chart-threshold']")
+    assert threshold is not None
+
+    below = list(zip(moments(2), [40, 30], strict=True))
+    low = parse_svg(charts.balance_chart(below, threshold=100))
+    assert low.find(".//line[@class='zhenzi-chart-threshold']") is not None
+    assert chart_values(low)[0] == "0" and int(chart_values(low)[-1]) >= 100
+
+    flat = parse_svg(charts.balance_chart(list(zip(moments(2), [0, 0], strict=True))))
+    assert chart_values(flat)[0] == "0" and int(chart_values(flat)[-1]) >= charts.MIN_VALUE_SPAN
+
+
+@pytest.mark.parametrize(
+    ("span", "expected"),
+    [
+        (timedelta(minutes=2), 5),  # to the second: 30 s apart
+        (timedelta(seconds=2), 3),  # 0.5 s apart: only three different seconds
+        (timedelta(days=3), 5),
+    ],
+)
+def test_chart_time_labels_never_repeat(span, expected):
+    start = timezone.now().replace(microsecond=0)
+    svg = parse_svg(charts.balance_chart([(start, 900), (start + span, 899)]))
+    labels = chart_times(svg)
+    assert len(labels) == expected
+    assert len(set(labels)) == len(labels)
+    if span < timedelta(days=1):
+        times = [label.split()[-1] for label in labels]
+        assert len(set(times)) == len(times)
+
+
+@pytest.mark.parametrize("grouping", [False, True])
+def test_chart_and_balance_page_write_numbers_alike(zhenzi, settings, admin_client, grouping):
+    settings.USE_THOUSAND_SEPARATOR = grouping
+    zhenzi.balance = 12345
+    BalanceSnapshot.objects.create(balance=23456, recorded_at=timezone.now() - timedelta(hours=1))
+
+    html = admin_client.get(BALANCE_URL).content.decode()
+
+    written = "12,345" if grouping else "12345"
+    assert f"{written} messages left" in html
+    assert f'<td class="zhenzi-number">{written}</td>' in html
+    svg = parse_svg(re.search(r'<svg class="zhenzi-chart".*?</svg>', html, re.S).group(0))
+    values = chart_values(svg)
+    assert values[-1] == ("30,000" if grouping else "30000")
+    assert all(("," in value) == (grouping and len(value) > 3) for value in values)
 
 
 def test_chart_labels_follow_the_active_language():
@@ -1321,7 +1394,8 @@ def test_chart_time_axis_is_compact_in_every_language(language):
     labels = [span.text for span in svg.iter("{http://www.w3.org/2000/svg}tspan")]
     labels += [span.text for span in svg.iter("tspan")]
     assert labels[:2] == ["2026-05-02", "00:00"]
-    assert labels[-2:] == ["2026-05-02", "08:00"]
+    assert labels[-1] == "08:00"
+    assert labels.count("2026-05-02") == 1  # the date is written where it changes
 
 
 # --- Verification codes --------------------------------------------------------------------------
