@@ -775,6 +775,45 @@ def test_balance_page_when_the_provider_is_down(settings, admin_client):
     assert "No balance has been recorded yet." in html
 
 
+def test_balance_page_when_the_provider_is_down_says_what_to_check(settings, admin_client):
+    settings.ZHENZI = {**settings.ZHENZI, "API_URL": CLOSED_PORT_URL}
+    for language, check, start in [
+        ("en", "Check ZHENZI[&#x27;API_URL&#x27;]", "manage.py zhenzi_sandbox"),
+        ("zh-hans", "请检查 ZHENZI[&#x27;API_URL&#x27;]", "manage.py zhenzi_sandbox"),
+    ]:
+        response = admin_client.get(BALANCE_URL, headers={"accept-language": language})
+        html = response.content.decode()
+        assert check in html and start in html, language
+        assert f"{CLOSED_PORT_URL}/account/balance.do" in html
+        # A balance read sends nothing: the client's "nothing was sent" is not repeated.
+        assert "nothing was sent" not in html and "请求未发出" not in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_form_says_what_to_check_when_the_provider_cannot_be_reached(settings, admin_client):
+    settings.ZHENZI = {**settings.ZHENZI, "API_URL": CLOSED_PORT_URL}
+    response = admin_client.post(
+        SEND_URL, send_form(mode="now", numbers="13800138000", message="【测试】你好")
+    )
+    said = messages_of(response)
+    assert Message.objects.get().status != Status.SENT
+    (unreachable,) = [text for text in said if "could not be reached" in text]
+    assert unreachable.startswith(
+        f"Zhenzi could not be reached at {CLOSED_PORT_URL}/sms/send.do, nothing was sent ("
+    )
+    assert "Check ZHENZI['API_URL']" in unreachable
+
+
+def test_refresh_status_when_the_provider_is_down_says_nothing_of_sending(
+    zhenzi, settings, admin_client, django_capture_on_commit_callbacks
+):
+    sent = sent_through_sandbox(["13800138000"], django_capture_on_commit_callbacks)
+    settings.ZHENZI = {**settings.ZHENZI, "API_URL": CLOSED_PORT_URL}
+    (warning,) = messages_of(run_action(admin_client, "refresh_status", sent))
+    assert "Check ZHENZI['API_URL']" in warning
+    assert "nothing was sent" not in warning
+
+
 def test_balance_page_when_not_configured(settings, admin_client):
     settings.ZHENZI = {**settings.ZHENZI, "APP_ID": ""}
     response = admin_client.get(BALANCE_URL)
