@@ -1483,6 +1483,8 @@ def test_code_list_shows_and_filters_expired_and_exhausted_codes(zhenzi, setting
     ]:
         listed = admin_client.get(CODES_URL, {"state": state}).context["cl"].result_list
         assert [code.number for code in listed] == [number], state
+    counted = admin_client.get(CODES_URL, {"_facets": "True"}).content.decode()
+    assert "out of tries (1)" in counted and "expired (1)" in counted
     page = admin_client.get(f"{CODES_URL}{exhausted.pk}/change/").content.decode()
     assert ">out of tries</span>" in page
     chinese = admin_client.get(CODES_URL, **ZH).content.decode()
