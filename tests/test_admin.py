@@ -369,6 +369,25 @@ def test_message_page_shows_empty_fields_as_the_admins_empty_value_and_times_to_
     assert "last asked the provider about it." in html  # the field's help text is kept
 
 
+def test_report_code_and_refusal_pages_show_times_to_the_second(admin_client):
+    from django_zhenzi.models import RateLimitRefusal, VerificationCode
+
+    moment = datetime(2026, 5, 1, 0, 3, 27, tzinfo=timezone.get_fixed_timezone(0))
+    pages = {
+        REPORTS_URL: StatusReport.objects.create(reported_message_id="m1", received_at=moment),
+        "/admin/django_zhenzi/verificationcode/": VerificationCode.objects.create(
+            number="13800138000", purpose="login", code_hash="x", expires_at=moment
+        ),
+        "/admin/django_zhenzi/ratelimitrefusal/": RateLimitRefusal.objects.create(
+            limit="number_hour", subject="13800138000", hour=moment, last_refused_at=moment
+        ),
+    }
+    for url, row in pages.items():
+        html = admin_client.get(f"{url}{row.pk}/change/").content.decode()
+        assert '<span class="zhenzi-date">2026-05-01</span> 08:03:27' in html, url
+        assert ">None<" not in html, url
+
+
 def test_message_list_shows_the_providers_word_as_the_last_error_of_an_undelivered_message(
     admin_client,
 ):

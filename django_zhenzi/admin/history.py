@@ -547,7 +547,7 @@ class StatusReportAdmin(ReadOnlyModelAdmin):
         "status",
         "raw_status",
         "source",
-        "received_at",
+        "received_at_column",
         "payload",
     )
     readonly_fields = fields

@@ -32,7 +32,7 @@ class RateLimitRefusalAdmin(ReadOnlyModelAdmin):
     list_filter = ("limit", "hour")
     search_fields = ("subject",)
     date_hierarchy = "hour"
-    fields = ("hour", "limit", "subject", "count", "last_refused_at")
+    fields = ("hour_column", "limit", "subject", "count", "last_refused_at_column")
     readonly_fields = fields
 
     hour_column = time_column(RateLimitRefusal, "hour")
