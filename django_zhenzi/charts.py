@@ -1,9 +1,12 @@
 """The balance history chart: an SVG drawn on the server, with no JavaScript and no fonts to load.
 
-Balances follow the active language's number format; the time axis shows compact dates and times
-(``2026-05-01`` over ``14:03``) like the admin's lists, and the description for screen readers
-the language's own date format. Every piece of text goes through ``format_html``, so nothing in
-the data can inject markup.
+Balances are written as the site writes numbers everywhere else (the language's format, grouped
+only with ``USE_THOUSAND_SEPARATOR``); the balance axis starts at zero and always reaches the
+low-balance threshold, so a change of a few messages does not fill the chart and the threshold
+line is always drawn. The time axis shows compact dates and times (``2026-05-01`` over ``14:03``,
+with seconds where minutes would repeat) like the admin's lists, the date only where it changes;
+the description for screen readers uses the language's own date format. Every piece of text goes
+through ``format_html``, so nothing in the data can inject markup.
 """
 
 from __future__ import annotations
@@ -30,8 +33,11 @@ TIME_TICKS = 5
 VALUE_TICKS = 5
 #: Above this many points the dots are left out and only the line is drawn.
 MAX_DOTS = 60
+#: The balance axis reaches at least this high, so a flat or tiny series is not magnified.
+MIN_VALUE_SPAN = 10
 AXIS_DATE_FORMAT = "Y-m-d"
-AXIS_TIME_FORMAT = "H:i"
+#: Time formats for the time axis, tried in order until every tick says something different.
+AXIS_TIME_FORMATS = ("H:i", "H:i:s")
 
 
 @dataclass(frozen=True)
@@ -83,17 +89,51 @@ def time_ticks(start: datetime, end: datetime, ticks: int = TIME_TICKS) -> list[
     return [start + (end - start) * index / (ticks - 1) for index in range(ticks)]
 
 
+def time_labels(moments: Sequence[datetime]) -> list[tuple[datetime, str, str]]:
+    """Each tick as (moment, date, time), no two alike: the time to the minute, or to the second
+    when minutes would repeat; a tick that would still repeat the one before is left out. The
+    date is written at the first tick and where it changes, else it is empty."""
+    labels: list[tuple[str, str]] = []
+    for time_format_string in AXIS_TIME_FORMATS:
+        labels = [
+            (
+                date_format(timezone.localtime(moment), AXIS_DATE_FORMAT),
+                time_format(timezone.localtime(moment), time_format_string),
+            )
+            for moment in moments
+        ]
+        if len(set(labels)) == len(labels):
+            break
+    ticks: list[tuple[datetime, str, str]] = []
+    previous: tuple[str, str] | None = None
+    for moment, label in zip(moments, labels, strict=True):
+        if label == previous:
+            continue
+        date, time = label
+        ticks.append((moment, "" if previous is not None and previous[0] == date else date, time))
+        previous = label
+    return ticks
+
+
+def value_range(values: Sequence[int], threshold: int | None) -> tuple[int, int]:
+    """The balances the axis must show: from zero (or a lower balance) to the highest balance or
+    the threshold, at least MIN_VALUE_SPAN."""
+    low = min(0, *values)
+    high = max(*values, threshold if threshold is not None else 0, low + MIN_VALUE_SPAN)
+    return low, high
+
+
 def balance_chart(
     points: Sequence[tuple[datetime, int]], *, threshold: int | None = None
 ) -> SafeString:
     """An SVG line chart of ``points`` (moment, balance), oldest first; empty without points.
 
-    A dashed line marks ``threshold`` when it falls inside the balance axis.
+    A dashed line marks ``threshold``; the balance axis always reaches it.
     """
     if not points:
         return mark_safe("")
     values = [value for _moment, value in points]
-    ticks = value_ticks(min(values), max(values))
+    ticks = value_ticks(*value_range(values, threshold))
     frame = Frame(points[0][0], points[-1][0], ticks[0], ticks[-1])
     parts = [
         format_html(
@@ -141,7 +181,8 @@ def format_moment(moment: datetime) -> str:
 
 
 def format_value(value: int) -> str:
-    return number_format(value, force_grouping=True)
+    """A balance as a template writes ``{{ balance }}``, so the chart and the page agree."""
+    return number_format(value)
 
 
 def value_axis(frame: Frame, ticks: Sequence[int]) -> list[SafeString]:
@@ -175,26 +216,26 @@ def time_axis(frame: Frame) -> list[SafeString]:
             HEIGHT - BOTTOM,
         )
     ]
-    moments = time_ticks(frame.start, frame.end)
-    for index, moment in enumerate(moments):
+    labels = time_labels(time_ticks(frame.start, frame.end))
+    for moment, date, time in labels:
         anchor = "middle"
-        if len(moments) > 1 and index == 0:
+        if frame.end > frame.start and moment == frame.start:
             anchor = "start"
-        elif len(moments) > 1 and index == len(moments) - 1:
+        elif frame.end > frame.start and moment == frame.end:
             anchor = "end"
-        local = timezone.localtime(moment)
-        x = frame.x(moment)
+        x = coordinate(frame.x(moment))
+        # The date on the first line (only where it changes), the time always on the second.
+        date_line = format_html('<tspan x="{}" dy="0">{}</tspan>', x, date) if date else ""
         parts.append(
             format_html(
                 '<text class="zhenzi-chart-label" x="{}" y="{}" text-anchor="{}">'
-                '<tspan x="{}" dy="0">{}</tspan><tspan x="{}" dy="14">{}</tspan></text>',
-                coordinate(x),
+                '{}<tspan x="{}" dy="14">{}</tspan></text>',
+                x,
                 HEIGHT - BOTTOM + 16,
                 anchor,
-                coordinate(x),
-                date_format(local, AXIS_DATE_FORMAT),
-                coordinate(x),
-                time_format(local, AXIS_TIME_FORMAT),
+                date_line,
+                x,
+                time,
             )
         )
     return parts

@@ -347,6 +347,61 @@ def test_message_page_shows_every_field_read_only_with_its_reports(admin_client)
     assert [form.original.raw_status for form in inline] == ["DELIVRD"]
 
 
+def test_message_page_shows_empty_fields_as_the_admins_empty_value_and_times_to_the_second(
+    admin_client,
+):
+    utc = timezone.get_fixed_timezone(0)
+    message = make_message(
+        created_at=datetime(2026, 5, 1, 0, 3, 27, tzinfo=utc),  # 08:03:27 in Shanghai
+        polled_at=datetime(2026, 5, 1, 0, 4, 5, tzinfo=utc),
+    )
+
+    response = admin_client.get(f"{MESSAGES_URL}{message.pk}/change/")
+
+    html = response.content.decode()
+    readonly = re.findall(r'<div class="readonly">(.*?)</div>', html, re.S)
+    assert "None" not in readonly
+    for name in ("error_explanation", "error_description", "sent_at_column"):
+        cell = re.search(rf'field-{name}.*?<div class="readonly">(.*?)</div>', html, re.S)
+        assert cell.group(1) == "-", name
+    assert '<span class="zhenzi-date">2026-05-01</span> 08:03:27' in html
+    assert '<span class="zhenzi-date">2026-05-01</span> 08:04:05' in html
+    assert "last asked the provider about it." in html  # the field's help text is kept
+
+
+def test_report_code_and_refusal_pages_show_times_to_the_second(admin_client):
+    from django_zhenzi.models import RateLimitRefusal, VerificationCode
+
+    moment = datetime(2026, 5, 1, 0, 3, 27, tzinfo=timezone.get_fixed_timezone(0))
+    pages = {
+        REPORTS_URL: StatusReport.objects.create(reported_message_id="m1", received_at=moment),
+        "/admin/django_zhenzi/verificationcode/": VerificationCode.objects.create(
+            number="13800138000", purpose="login", code_hash="x", expires_at=moment
+        ),
+        "/admin/django_zhenzi/ratelimitrefusal/": RateLimitRefusal.objects.create(
+            limit="number_hour", subject="13800138000", hour=moment, last_refused_at=moment
+        ),
+    }
+    for url, row in pages.items():
+        html = admin_client.get(f"{url}{row.pk}/change/").content.decode()
+        assert '<span class="zhenzi-date">2026-05-01</span> 08:03:27' in html, url
+        assert ">None<" not in html, url
+
+
+def test_message_list_shows_the_providers_word_as_the_last_error_of_an_undelivered_message(
+    admin_client,
+):
+    make_message(status=Status.UNDELIVERED, provider_status="MK:0005")
+    make_message(status=Status.DELIVERED, provider_status="DELIVRD", number="13800000009")
+
+    html = admin_client.get(MESSAGES_URL).content.decode()
+
+    cells = re.findall(r'<td class="field-last_error">(.*?)</td>', html, re.S)
+    assert len(cells) == 2
+    assert sum("MK:0005" in cell for cell in cells) == 1
+    assert not any("DELIVRD" in cell for cell in cells)  # a delivered message has no error
+
+
 # --- Status counts and speed ---------------------------------------------------------------------
 
 
@@ -739,6 +794,45 @@ def test_balance_page_when_the_provider_is_down(settings, admin_client):
     assert "No balance has been recorded yet." in html
 
 
+def test_balance_page_when_the_provider_is_down_says_what_to_check(settings, admin_client):
+    settings.ZHENZI = {**settings.ZHENZI, "API_URL": CLOSED_PORT_URL}
+    for language, check, start in [
+        ("en", "Check ZHENZI[&#x27;API_URL&#x27;]", "manage.py zhenzi_sandbox"),
+        ("zh-hans", "请检查 ZHENZI[&#x27;API_URL&#x27;]", "manage.py zhenzi_sandbox"),
+    ]:
+        response = admin_client.get(BALANCE_URL, headers={"accept-language": language})
+        html = response.content.decode()
+        assert check in html and start in html, language
+        assert f"{CLOSED_PORT_URL}/account/balance.do" in html
+        # A balance read sends nothing: the client's "nothing was sent" is not repeated.
+        assert "nothing was sent" not in html and "请求未发出" not in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_form_says_what_to_check_when_the_provider_cannot_be_reached(settings, admin_client):
+    settings.ZHENZI = {**settings.ZHENZI, "API_URL": CLOSED_PORT_URL}
+    response = admin_client.post(
+        SEND_URL, send_form(mode="now", numbers="13800138000", message="【测试】你好")
+    )
+    said = messages_of(response)
+    assert Message.objects.get().status != Status.SENT
+    (unreachable,) = [text for text in said if "could not be reached" in text]
+    assert unreachable.startswith(
+        f"Zhenzi could not be reached at {CLOSED_PORT_URL}/sms/send.do, nothing was sent ("
+    )
+    assert "Check ZHENZI['API_URL']" in unreachable
+
+
+def test_refresh_status_when_the_provider_is_down_says_nothing_of_sending(
+    zhenzi, settings, admin_client, django_capture_on_commit_callbacks
+):
+    sent = sent_through_sandbox(["13800138000"], django_capture_on_commit_callbacks)
+    settings.ZHENZI = {**settings.ZHENZI, "API_URL": CLOSED_PORT_URL}
+    (warning,) = messages_of(run_action(admin_client, "refresh_status", sent))
+    assert "Check ZHENZI['API_URL']" in warning
+    assert "nothing was sent" not in warning
+
+
 def test_balance_page_when_not_configured(settings, admin_client):
     settings.ZHENZI = {**settings.ZHENZI, "APP_ID": ""}
     response = admin_client.get(BALANCE_URL)
@@ -833,7 +927,7 @@ def test_chart_with_many_snapshots_draws_a_scaled_line():
     assert all(charts.TOP <= y <= charts.HEIGHT - charts.BOTTOM for y in ys)
     assert svg.findall(".//circle") == []  # too many points for dots
     labels = [text.text for text in svg.findall(".//text") if text.text]
-    assert labels[0] == "2,000" and labels[-1] == "10,000"  # 10,000 down to 2,637
+    assert labels[0] == "0" and labels[-1] == "10000"  # 10,000 down to 2,637, from zero
 
 
 @pytest.mark.parametrize(
@@ -850,10 +944,83 @@ def test_chart_value_axis_uses_round_numbers(low, high, expected):
     assert charts.value_ticks(low, high) == expected
 
 
-def test_chart_marks_the_threshold_inside_the_axis():
+def test_chart_always_marks_the_threshold():
     points = list(zip(moments(3), [300, 150, 50], strict=True))
     assert "zhenzi-chart-threshold" in charts.balance_chart(points, threshold=100)
-    assert "zhenzi-chart-threshold" not in charts.balance_chart(points, threshold=10_000)
+    above = parse_svg(charts.balance_chart(points, threshold=10_000))
+    assert above.find(".//line[@class='zhenzi-chart-threshold']") is not None
+    values = [text.text for text in above.findall(".//text[@text-anchor='end']")]
+    assert "10000" in values  # the axis reaches up to the threshold
+
+
+def chart_values(svg: ElementTree.Element) -> list[str]:
+    """The balance axis's labels, bottom to top."""
+    labels = svg.findall(".//text[@class='zhenzi-chart-label'][@text-anchor='end']")
+    return [text.text for text in labels if text.text]
+
+
+def chart_times(svg: ElementTree.Element) -> list[str]:
+    """The time axis's labels, each as its lines joined by a space."""
+    return [
+        " ".join(span.text for span in text.findall("tspan"))
+        for text in svg.findall(".//text")
+        if text.findall("tspan")
+    ]
+
+
+def test_chart_y_axis_starts_at_zero_and_reaches_the_threshold():
+    one_message = list(zip(moments(2), [1000, 999], strict=True))
+    svg = parse_svg(charts.balance_chart(one_message, threshold=100))
+    assert chart_values(svg)[0] == "0"
+    (line,) = svg.findall(".//polyline")
+    (_x1, y1), (_x2, y2) = (map(float, pair.split(",")) for pair in line.get("points").split())
+    assert 0 < y2 - y1 < 1  # one message less is a small step, not the whole height
+    threshold = svg.find(".//line[@class='zhenzi-chart-threshold']")
+    assert threshold is not None
+
+    below = list(zip(moments(2), [40, 30], strict=True))
+    low = parse_svg(charts.balance_chart(below, threshold=100))
+    assert low.find(".//line[@class='zhenzi-chart-threshold']") is not None
+    assert chart_values(low)[0] == "0" and int(chart_values(low)[-1]) >= 100
+
+    flat = parse_svg(charts.balance_chart(list(zip(moments(2), [0, 0], strict=True))))
+    assert chart_values(flat)[0] == "0" and int(chart_values(flat)[-1]) >= charts.MIN_VALUE_SPAN
+
+
+@pytest.mark.parametrize(
+    ("span", "expected"),
+    [
+        (timedelta(minutes=2), 5),  # to the second: 30 s apart
+        (timedelta(seconds=2), 3),  # 0.5 s apart: only three different seconds
+        (timedelta(days=3), 5),
+    ],
+)
+def test_chart_time_labels_never_repeat(span, expected):
+    start = timezone.now().replace(microsecond=0)
+    svg = parse_svg(charts.balance_chart([(start, 900), (start + span, 899)]))
+    labels = chart_times(svg)
+    assert len(labels) == expected
+    assert len(set(labels)) == len(labels)
+    if span < timedelta(days=1):
+        times = [label.split()[-1] for label in labels]
+        assert len(set(times)) == len(times)
+
+
+@pytest.mark.parametrize("grouping", [False, True])
+def test_chart_and_balance_page_write_numbers_alike(zhenzi, settings, admin_client, grouping):
+    settings.USE_THOUSAND_SEPARATOR = grouping
+    zhenzi.balance = 12345
+    BalanceSnapshot.objects.create(balance=23456, recorded_at=timezone.now() - timedelta(hours=1))
+
+    html = admin_client.get(BALANCE_URL).content.decode()
+
+    written = "12,345" if grouping else "12345"
+    assert f"{written} messages left" in html
+    assert f'<td class="zhenzi-number">{written}</td>' in html
+    svg = parse_svg(re.search(r'<svg class="zhenzi-chart".*?</svg>', html, re.S).group(0))
+    values = chart_values(svg)
+    assert values[-1] == ("30,000" if grouping else "30000")
+    assert all(("," in value) == (grouping and len(value) > 3) for value in values)
 
 
 def test_chart_labels_follow_the_active_language():
@@ -1285,7 +1452,62 @@ def test_chart_time_axis_is_compact_in_every_language(language):
     labels = [span.text for span in svg.iter("{http://www.w3.org/2000/svg}tspan")]
     labels += [span.text for span in svg.iter("tspan")]
     assert labels[:2] == ["2026-05-02", "00:00"]
-    assert labels[-2:] == ["2026-05-02", "08:00"]
+    assert labels[-1] == "08:00"
+    assert labels.count("2026-05-02") == 1  # the date is written where it changes
+
+
+# --- Verification codes --------------------------------------------------------------------------
+
+CODES_URL = "/admin/django_zhenzi/verificationcode/"
+
+
+def test_code_list_shows_and_filters_expired_and_exhausted_codes(zhenzi, settings, admin_client):
+    from django_zhenzi.models import VerificationCode
+    from django_zhenzi.verification import check_code, send_code
+
+    settings.ZHENZI = {
+        **settings.ZHENZI,
+        "CODE_MAX_TRIES": 3,
+        "CODE_MESSAGE": "【测试】您的验证码是{code}。",
+    }
+    now = timezone.now()
+    exhausted = send_code("13800000001")
+    for _try in range(3):
+        assert not check_code("13800000001", "not-it")
+    send_code("13800000002")  # active
+    expired = send_code("13800000003")
+    VerificationCode.objects.filter(pk=expired.pk).update(expires_at=now - timedelta(seconds=1))
+    used = VerificationCode.objects.create(
+        number="13800000004", purpose="login", code_hash="x", expires_at=now, state="used"
+    )
+    assert VerificationCode.objects.filter(state="active").count() == 3  # as stored
+
+    html = admin_client.get(CODES_URL).content.decode()
+
+    badges = dict(
+        re.findall(r'<td class="field-number">(\d+)</td>.*?zhenzi-code-(\w+)', html, re.S)
+    )
+    assert badges == {
+        "13800000001": "out_of_tries",
+        "13800000002": "active",
+        "13800000003": "expired",
+        "13800000004": "used",
+    }
+    assert ">out of tries</span>" in html and ">expired</span>" in html
+    for state, number in [
+        ("out_of_tries", exhausted.number),
+        ("expired", expired.number),
+        ("active", "13800000002"),
+        ("used", used.number),
+    ]:
+        listed = admin_client.get(CODES_URL, {"state": state}).context["cl"].result_list
+        assert [code.number for code in listed] == [number], state
+    counted = admin_client.get(CODES_URL, {"_facets": "True"}).content.decode()
+    assert "out of tries (1)" in counted and "expired (1)" in counted
+    page = admin_client.get(f"{CODES_URL}{exhausted.pk}/change/").content.decode()
+    assert ">out of tries</span>" in page
+    chinese = admin_client.get(CODES_URL, **ZH).content.decode()
+    assert "次数已用完" in chinese and "已过期" in chinese
 
 
 @pytest.mark.parametrize("model", ["message", "statusreport", "verificationcode"])

@@ -35,6 +35,8 @@ TEXT = "【榛子沙箱】您的订单已发货，请注意查收。"
 DELIVERY_TIMEOUT = 30.0
 #: Milliseconds Playwright waits for an element or a navigation.
 STEP_TIMEOUT_MS = 20_000
+#: The demo's ZHENZI["CODE_MAX_TRIES"] (the default).
+CODE_MAX_TRIES = 5
 
 if not os.access(CHROMIUM, os.X_OK):
     pytest.skip(
@@ -108,8 +110,71 @@ def test_admin_sends_an_sms_sees_it_delivered_and_the_balance_go_down(page, demo
         page.reload()
     sync_api.expect(delivered).to_have_count(1)
 
+    page.click("#result_list a[href*='/change/']")
+    reports_in_chinese_keep_their_words_whole(page, demo)
+
     page.goto(demo.url + "/admin/django_zhenzi/balancesnapshot/")
     sync_api.expect(page.locator(".zhenzi-balance-figure")).to_contain_text("999")
+    balance_chart_is_readable(page)
+
+
+def lines_of(page: sync_api.Page, selector: str) -> dict[str, int]:
+    """The text of each element ``selector`` finds, with how many lines the browser laid it on."""
+    return page.evaluate(
+        """selector => Object.fromEntries(
+            Array.from(document.querySelectorAll(selector)).filter(
+                element => element.textContent.trim()
+            ).map(element => {
+                const range = document.createRange();
+                range.selectNodeContents(element);
+                const tops = Array.from(range.getClientRects()).map(rect => Math.round(rect.top));
+                return [element.textContent.trim(), new Set(tops).size];
+            }))""",
+        selector,
+    )
+
+
+def reports_in_chinese_keep_their_words_whole(page: sync_api.Page, demo: DemoServer) -> None:
+    """The reports on the message's page, in Chinese on a narrow window: no word breaks."""
+    context = page.context.browser.new_context(
+        locale="zh-CN", viewport={"width": 1024, "height": 900}
+    )
+    try:
+        chinese = context.new_page()
+        chinese.set_default_timeout(STEP_TIMEOUT_MS)
+        log_in(chinese, demo)
+        chinese.goto(page.url)
+        source = chinese.locator(".inline-group .tabular td.field-source")
+        sync_api.expect(source).to_have_text("回调")
+        cells = ", ".join(
+            f".inline-group .tabular td.field-{name} p"
+            for name in ("received_at_column", "source", "status", "raw_status", "number")
+        )
+        words = lines_of(chinese, cells) | lines_of(chinese, ".inline-group .tabular thead th")
+        assert "来源" in words and "已送达" in words, words
+        assert all(count == 1 for count in words.values()), words
+    finally:
+        context.close()
+
+
+def balance_chart_is_readable(page: sync_api.Page) -> None:
+    """The chart: drawn, its balance axis from zero past the low-balance line, no time label
+    twice."""
+    chart = page.locator("svg.zhenzi-chart")
+    sync_api.expect(chart).to_be_visible()
+    threshold = chart.locator("line.zhenzi-chart-threshold")
+    sync_api.expect(threshold).to_have_count(1)
+    sync_api.expect(chart.locator(".zhenzi-chart-threshold-label")).to_contain_text("100")
+    box, line = chart.bounding_box(), threshold.bounding_box()
+    assert box["y"] < line["y"] < box["y"] + box["height"]
+    values = chart.locator("text.zhenzi-chart-label[text-anchor='end']").all_text_contents()
+    assert values[0] == "0" and int(values[-1]) >= 1000, values
+    times = [
+        text.text_content()
+        for text in chart.locator("text.zhenzi-chart-label").all()
+        if text.locator("tspan").count()
+    ]
+    assert times and len(set(times)) == len(times), times
 
 
 def test_a_visitor_signs_in_with_the_code_from_the_sandbox_phone(page, demo):
@@ -124,3 +189,26 @@ def test_a_visitor_signs_in_with_the_code_from_the_sandbox_phone(page, demo):
     page.get_by_role("button", name="Verify").click()
     page.wait_for_url(demo.url + "/welcome/")
     sync_api.expect(page.locator("[data-verified]")).to_have_text("13900139000 is verified.")
+
+    # Another visitor guesses until the code is spent; the admin's code list tells them apart.
+    page.goto(demo.url + "/")
+    page.fill("#id_number", "13700137000")
+    page.get_by_role("button", name="Send me a code").click()
+    page.wait_for_url(demo.url + "/verify/")
+    real = re.search(r"验证码是(\d{6})", page.locator("[data-sandbox-sms]").inner_text()).group(1)
+    wrong = "123456" if real != "123456" else "654321"
+    for _try in range(CODE_MAX_TRIES):
+        page.fill("#id_code", wrong)
+        page.get_by_role("button", name="Verify").click()
+        page.wait_for_load_state()
+    log_in(page, demo)
+    page.goto(demo.url + "/admin/django_zhenzi/verificationcode/")
+    rows = page.locator("#result_list tbody tr")
+    sync_api.expect(rows).to_have_count(2)
+    used = rows.filter(has_text="13900139000").locator(".zhenzi-badge")
+    sync_api.expect(used).to_have_text("used")
+    spent = rows.filter(has_text="13700137000").locator(".zhenzi-badge")
+    sync_api.expect(spent).to_have_text("out of tries")
+    page.click("#changelist-filter a[href*='state=out_of_tries']")
+    sync_api.expect(rows).to_have_count(1)
+    sync_api.expect(rows).to_contain_text("13700137000")

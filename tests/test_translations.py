@@ -420,11 +420,11 @@ def test_balance_page_explains_an_unreachable_provider_in_chinese(chinese_admin,
         html,
         present=[
             "无法从榛子云读取余额。<br>",
-            "无法连接榛子云，或其未返回可用的应答：无法连接 http://127.0.0.1:9/account/balance.do，"
-            "请求未发出（",
+            "无法连接榛子云 http://127.0.0.1:9/account/balance.do（",
+            "请检查 ZHENZI[&#x27;API_URL&#x27;]：",
             "尚未记录过余额。",
         ],
-        absent=["Could not reach", "nothing was sent"],
+        absent=["Could not reach", "nothing was sent", "请求未发出"],
     )
 
 

@@ -69,6 +69,9 @@ def describe_error(error: Exception) -> str:
             "detail": error
         }
     if isinstance(error, ZhenziTransportError):
+        unreachable = describe_unreachable(str(error), sending=False)
+        if unreachable is not None:
+            return unreachable
         return _("Zhenzi could not be reached or gave no usable answer: %(detail)s") % {
             "detail": describe_stored_error(str(error))
         }
@@ -77,6 +80,33 @@ def describe_error(error: Exception) -> str:
     if isinstance(error, ZhenziError):
         return describe_stored_error(str(error))
     raise TypeError(f"not an error about Zhenzi: {type(error).__name__}")
+
+
+_UNREACHABLE = re.compile(
+    r"Could not reach (?P<url>\S+), nothing was sent \((?P<detail>.+)\)", re.DOTALL
+)
+
+
+def describe_unreachable(text: str, *, sending: bool) -> str | None:
+    """A connection the client could not open (its ``ZhenziNotSentError`` text), said with
+    what to check; None if ``text`` says something else. The client's text says "nothing was
+    sent" whatever the request: only a send (``sending``) says so here, a balance read or a
+    status look-up has nothing to send."""
+    match = _UNREACHABLE.fullmatch(text)
+    if match is None:
+        return None
+    if sending:
+        problem = _("Zhenzi could not be reached at %(url)s, nothing was sent (%(detail)s).")
+    else:
+        problem = _("Zhenzi could not be reached at %(url)s (%(detail)s).")
+    hint = _(
+        "Check ZHENZI['API_URL']: is the server it names running and reachable from here? For "
+        "the bundled sandbox, start it with manage.py zhenzi_sandbox."
+    )
+    return _("%(problem)s %(hint)s") % {
+        "problem": problem % {"url": match["url"], "detail": match["detail"]},
+        "hint": hint,
+    }
 
 
 def status_badge(status: str) -> SafeString:
@@ -96,17 +126,18 @@ def compact_time(moment: datetime | None) -> str:
     return date_format(timezone.template_localtime(moment), COMPACT_TIME_FORMAT)
 
 
-def time_column(model: type[Model], field_name: str) -> Callable[[Any, Model], SafeString | None]:
-    """A list column showing the date-time field ``field_name`` as ``compact_time`` does,
-    headed and sorted like the field itself. A narrow column breaks it between the date and the
-    time, never inside the date."""
+def time_column(model: type[Model], field_name: str) -> Callable[[Any, Model], SafeString]:
+    """A list column (or read-only field of a page) showing the date-time field ``field_name``
+    as ``compact_time`` does, headed and sorted like the field itself. A narrow column breaks it
+    between the date and the time, never inside the date."""
     field = model._meta.get_field(field_name)
 
     @admin.display(description=field.verbose_name, ordering=field_name)
-    def column(model_admin: Any, obj: Model) -> SafeString | None:
+    def column(model_admin: Any, obj: Model) -> SafeString:
         moment = getattr(obj, field_name)
         if moment is None:
-            return None  # the admin's empty value
+            # A page shows a callable's None as "None": give the admin's empty value instead.
+            return model_admin.get_empty_value_display()
         date, _space, time = compact_time(moment).partition(" ")
         return format_html('<span class="zhenzi-date">{}</span> {}', date, time)
 

@@ -210,16 +210,16 @@ class MessageAdmin(ReadOnlyModelAdmin):
             _("Sending"),
             {
                 "fields": (
-                    "created_at",
+                    "created_at_column",
                     "attempts",
-                    "next_attempt_at",
-                    "claimed_at",
+                    "next_attempt_at_column",
+                    "claimed_at_column",
                     "claim_token",
                     "maybe_sent",
-                    "sent_at",
-                    "polled_at",
-                    "next_poll_at",
-                    "status_changed_at",
+                    "sent_at_column",
+                    "polled_at_column",
+                    "next_poll_at_column",
+                    "status_changed_at_column",
                 )
             },
         ),
@@ -253,7 +253,25 @@ class MessageAdmin(ReadOnlyModelAdmin):
 
     # Columns
 
+    # The page shows its times like the list, to the second.
     created_at_column = time_column(Message, "created_at")
+    next_attempt_at_column = time_column(Message, "next_attempt_at")
+    claimed_at_column = time_column(Message, "claimed_at")
+    sent_at_column = time_column(Message, "sent_at")
+    polled_at_column = time_column(Message, "polled_at")
+    next_poll_at_column = time_column(Message, "next_poll_at")
+    status_changed_at_column = time_column(Message, "status_changed_at")
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        """The page's form, with each time column keeping its field's help text."""
+        help_texts = {
+            f"{field.name}_column": field.help_text
+            for field in Message._meta.get_fields()
+            if getattr(field, "help_text", "") and hasattr(self, f"{field.name}_column")
+        }
+        return super().get_form(request, obj, change, help_texts=help_texts, **kwargs)
 
     @admin.display(description=_("status"), ordering="status")
     def status_label(self, message: Message) -> SafeString:
@@ -279,6 +297,12 @@ class MessageAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description=_("last error"))
     def last_error(self, message: Message) -> SafeString | str:
+        if message.status == Status.UNDELIVERED and message.provider_status:
+            # Why it did not arrive is in the delivery report's word, not in an error field.
+            return clipped(
+                message.provider_status,
+                title=gettext("The provider's status word in the delivery report"),
+            )
         if message.error_code is not None:
             meaning, hint = explain_code(message.error_code)
             return clipped(f"{message.error_code} {meaning}", title=hint)
@@ -288,17 +312,17 @@ class MessageAdmin(ReadOnlyModelAdmin):
         return ""
 
     @admin.display(description=_("what the error code means"))
-    def error_explanation(self, message: Message) -> str | None:
+    def error_explanation(self, message: Message) -> str:
         if message.error_code is None:
-            return None  # shown as the admin's empty value, like the fields around it
+            return self.get_empty_value_display()  # the page would show None as "None"
         return explain_code_sentence(message.error_code)
 
     @admin.display(description=Message._meta.get_field("error_text").verbose_name)
-    def error_description(self, message: Message) -> SafeString | str | None:
+    def error_description(self, message: Message) -> SafeString | str:
         """The stored error text in the page's language, with the text as stored beneath it
         when they differ (it is what logs and other tools show)."""
         if not message.error_text:
-            return None
+            return self.get_empty_value_display()
         described = describe_stored_error(message.error_text)
         if described == message.error_text:
             return described
@@ -523,7 +547,7 @@ class StatusReportAdmin(ReadOnlyModelAdmin):
         "status",
         "raw_status",
         "source",
-        "received_at",
+        "received_at_column",
         "payload",
     )
     readonly_fields = fields

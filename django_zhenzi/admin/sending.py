@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from django_zhenzi.admin.common import describe_unreachable
 from django_zhenzi.api import send_sms
 from django_zhenzi.client import MAX_MESSAGE_LENGTH, ZhenziInputError, message_length
 from django_zhenzi.forms import SendForm, list_numbers
@@ -77,6 +78,7 @@ def report_outcome(request: HttpRequest, form: SendForm, rows: list[Message]) ->
     else:
         outcomes = Counter("sent" if row.status in SENT_STATUSES else row.status for row in rows)
         report_sent_now(request, outcomes, len(rows))
+        report_unreachable(request, rows)
     if form.invalid_numbers:
         messages.warning(
             request,
@@ -136,6 +138,17 @@ def report_sent_now(request: HttpRequest, outcomes: Counter[str], total: int) ->
             )
             % {"count": pending},
         )
+
+
+def report_unreachable(request: HttpRequest, rows: list[Message]) -> None:
+    """When sending now could not reach Zhenzi, say so once, with what to check."""
+    for row in rows:
+        if row.status in SENT_STATUSES:
+            continue
+        described = describe_unreachable(row.error_text, sending=True)
+        if described is not None:
+            messages.error(request, described)
+            return
 
 
 def new_messages_url(
