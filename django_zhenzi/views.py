@@ -91,10 +91,12 @@ def callback(request: HttpRequest, token: str = "") -> HttpResponse:
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
     """The per-status counts, queue, ``unknown`` count, latest reports and balance as JSON, for
-    active staff users only (others get 403): the README's "Metrics" shows the shape."""
+    active staff users who may view messages, like the admin's list (others get 403); the
+    balance only for those who may view it. The README's "Metrics" shows the shape."""
     user = request.user
-    if not (user.is_active and user.is_staff):
+    if not (user.is_active and user.is_staff and user.has_perm("django_zhenzi.view_message")):
         return JsonResponse({"detail": "Staff login required."}, status=403)
-    response = JsonResponse(current_metrics())
+    figures = current_metrics(balance=user.has_perm("django_zhenzi.view_balance"))
+    response = JsonResponse(figures)
     add_never_cache_headers(response)
     return response

@@ -208,3 +208,20 @@ def test_admin_banner_in_chinese(zhenzi, admin_client):
 
 def test_verbosity_0_prints_nothing_when_healthy(zhenzi):
     assert health_output("-v", "0") == (0, "")
+
+
+def test_admin_banner_leaves_the_balance_to_those_who_may_view_it(
+    zhenzi, client, django_user_model
+):
+    from django.contrib.auth.models import Permission
+
+    message(next_attempt_at=ago(400))
+    BalanceSnapshot.objects.create(balance=3, recorded_at=ago(60))
+    user = django_user_model.objects.create_user("staff", password="unused", is_staff=True)
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="django_zhenzi", codename="view_message")
+    )
+    client.force_login(user)
+    page = client.get(MESSAGE_LIST_URL).content.decode()
+    assert 'data-check="queue_stalled"' in page
+    assert 'data-check="balance_low"' not in page

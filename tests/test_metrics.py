@@ -5,11 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from django_zhenzi.models import BalanceSnapshot, Message, Status, StatusReport
 
 pytestmark = pytest.mark.django_db
+
+
+def permission(codename: str) -> Permission:
+    return Permission.objects.get(content_type__app_label="django_zhenzi", codename=codename)
 
 
 def ago(seconds: float):
@@ -25,15 +30,30 @@ def message(status: str = Status.QUEUED, **fields) -> Message:
 METRICS_URL = "/zhenzi/metrics.json"
 
 
-def test_metrics_are_for_staff_only(client, django_user_model):
+def test_metrics_are_for_staff_who_may_view_messages(client, django_user_model):
     assert client.get(METRICS_URL).status_code == 403
     user = django_user_model.objects.create_user("someone", password="unused")
+    user.user_permissions.add(permission("view_message"))
     client.force_login(user)
-    assert client.get(METRICS_URL).status_code == 403
+    assert client.get(METRICS_URL).status_code == 403  # not staff
     user.is_staff = True
     user.save()
     assert client.get(METRICS_URL).status_code == 200
     assert client.post(METRICS_URL).status_code == 405
+    user.user_permissions.clear()
+    assert client.get(METRICS_URL).status_code == 403  # staff, but not for messages
+
+
+def test_the_balance_only_for_those_who_may_view_it(client, django_user_model):
+    BalanceSnapshot.objects.create(balance=4321, recorded_at=ago(60))
+    user = django_user_model.objects.create_user("staff", password="unused", is_staff=True)
+    user.user_permissions.add(permission("view_message"))
+    client.force_login(user)
+    assert "balance" not in client.get(METRICS_URL).json()
+    user.user_permissions.add(permission("view_balance"))
+    user = django_user_model.objects.get(pk=user.pk)  # no cached permissions
+    client.force_login(user)
+    assert client.get(METRICS_URL).json()["balance"]["balance"] == 4321
 
 
 def test_metrics_shape(admin_client):

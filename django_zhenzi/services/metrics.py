@@ -18,8 +18,9 @@ from django_zhenzi.services.maintenance import status_counts
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
 
 
-def metrics() -> dict[str, Any]:
-    """The figures as a JSON-ready dict; every status appears in every window (0 when none)."""
+def metrics(*, balance: bool = True) -> dict[str, Any]:
+    """The figures as a JSON-ready dict; every status appears in every window (0 when none).
+    ``balance`` false leaves the balance out (for readers not allowed to see it)."""
     moment = clock.now()
     statuses = {}
     for key, window in WINDOWS.items():
@@ -29,9 +30,8 @@ def metrics() -> dict[str, Any]:
     due = queued.filter(next_attempt_at__lte=moment).aggregate(
         count=Count("id"), oldest=Min("next_attempt_at")
     )
-    snapshot = BalanceSnapshot.objects.order_by("-recorded_at").first()
     last_report = StatusReport.objects.aggregate(last=Max("received_at"))["last"]
-    return {
+    figures: dict[str, Any] = {
         "generated_at": moment.isoformat(),
         "statuses": statuses,
         "queue": {
@@ -44,12 +44,15 @@ def metrics() -> dict[str, Any]:
         "unknown": Message.objects.filter(status=Status.UNKNOWN).count(),
         "last_report_at": _iso(last_report),
         "last_callback_report_at": _iso(last_callback_report_at()),
-        "balance": (
+    }
+    if balance:
+        snapshot = BalanceSnapshot.objects.order_by("-recorded_at").first()
+        figures["balance"] = (
             {"balance": snapshot.balance, "recorded_at": snapshot.recorded_at.isoformat()}
             if snapshot
             else None
-        ),
-    }
+        )
+    return figures
 
 
 def _iso(moment: datetime | None) -> str | None:
