@@ -151,3 +151,20 @@ def test_concurrent_low_reads_send_one_email(settings, low_signals):
     assert len(mail.outbox) == 1
     assert len(low_signals) == 1
     assert AlertState.objects.get(name=alerts.BALANCE_LOW).raised is True
+
+
+def test_a_receiver_that_raises_does_not_stop_the_reader(zhenzi, caplog):
+    def broken(sender, **kwargs):
+        raise RuntimeError("receiver broke")
+
+    balance_low.connect(broken, weak=False)
+    try:
+        zhenzi.balance = 1
+        assert services.read_balance() == 1
+    finally:
+        balance_low.disconnect(broken)
+    # Ours, and (Django's default logging, DEBUG off) the receiver's error reported to ADMINS.
+    assert [email.subject for email in mail.outbox if "SMS balance low" in email.subject] == [
+        "[Django] SMS balance low: 1 left"
+    ]
+    assert "receiver broke" in caplog.text

@@ -1,5 +1,6 @@
 """Alerts for operators: one email to ``ADMINS`` (and one ``balance_low`` signal) each time the
-balance crosses below ``LOW_BALANCE_THRESHOLD``, re-armed when it crosses back.
+balance crosses below ``LOW_BALANCE_THRESHOLD``, re-armed when it crosses back. A receiver
+that raises is logged and never stops the reader.
 
 Every process that reads the balance calls ``balance_read``; the state lives in one
 ``AlertState`` row, changed by a conditional update, so of many workers reading a low balance at
@@ -40,7 +41,7 @@ def balance_read(balance: int) -> bool:
         return False
     logger.warning("The balance is low: %s SMS left (threshold %s)", balance, threshold)
     _email_admins(balance, threshold)
-    balance_low.send(sender=BalanceSnapshot, balance=balance, threshold=threshold)
+    balance_low.send_robust(sender=BalanceSnapshot, balance=balance, threshold=threshold)
     return True
 
 
