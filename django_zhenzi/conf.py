@@ -143,7 +143,8 @@ SETTINGS: dict[str, Setting] = {
             "LOW_BALANCE_THRESHOLD",
             100,
             (int,),
-            "The admin's balance page warns when the balance is below this many messages.",
+            "Below this many messages the admin's balance page warns, ADMINS get one email per "
+            "crossing (signal balance_low) and zhenzi_health reports a problem.",
         ),
         Setting(
             "BALANCE_CACHE_SECONDS",
@@ -151,6 +152,20 @@ SETTINGS: dict[str, Setting] = {
             (int, float),
             "Seconds the admin keeps a balance read from the provider (in Django's cache) "
             "before asking again.",
+        ),
+        Setting(
+            "QUEUE_ALERT_AFTER",
+            300.0,
+            (int, float),
+            "Seconds a due queued message may wait before zhenzi_health reports that no worker "
+            "is taking the queue.",
+        ),
+        Setting(
+            "REPORT_ALERT_AFTER",
+            3600.0,
+            (int, float),
+            "Seconds after a message was sent without any delivery report arriving through the "
+            "callback before zhenzi_health reports the callback as misconfigured.",
         ),
         Setting("CODE_LENGTH", 6, (int,), "Digits in a verification code (4 to 10)."),
         Setting(

@@ -1,4 +1,4 @@
-"""Persistence and the status rules: Message, StatusReport, BalanceSnapshot."""
+"""Persistence and the status rules: Message, StatusReport, BalanceSnapshot, AlertState."""
 
 from __future__ import annotations
 
@@ -375,3 +375,23 @@ class RateLimitRefusal(models.Model):
     def __str__(self) -> str:
         name = " ".join(part for part in (self.get_limit_display(), self.subject) if part)
         return f"{name}: {self.count} @ {timezone.template_localtime(self.hour):%Y-%m-%d %H:%M}"
+
+
+# --- Operations -----------------------------------------------------------------------------------
+
+
+class AlertState(models.Model):
+    """Whether one alert is raised, shared by every process: an alert is sent when its row turns
+    ``raised`` (a conditional update, so only one of many concurrent readers sends it) and
+    re-armed when the row turns back."""
+
+    name = models.CharField(_("alert"), max_length=32, unique=True)
+    raised = models.BooleanField(_("raised"), default=False)
+    changed_at = models.DateTimeField(_("changed at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("alert state")
+        verbose_name_plural = _("alert states")
+
+    def __str__(self) -> str:
+        return f"{self.name}: {'raised' if self.raised else 'armed'}"

@@ -1,6 +1,7 @@
 """``path("zhenzi/", include("django_zhenzi.urls"))`` gives ``/zhenzi/callback/<token>/``.
 
-Reverse it as ``reverse("django_zhenzi:callback", kwargs={"token": ...})``.
+Reverse it as ``reverse("django_zhenzi:callback", kwargs={"token": ...})``. Staff also get
+``/zhenzi/metrics.json`` (``django_zhenzi:metrics``).
 """
 
 from django.urls import path
@@ -15,4 +16,5 @@ urlpatterns = [
     # (a redirected POST loses its body), and without a token, to answer 403 rather than 404.
     path("callback/<str:token>", views.callback),
     path("callback/", views.callback),
+    path("metrics.json", views.metrics, name="metrics"),
 ]

@@ -1,4 +1,5 @@
-"""The delivery-report callback: ``POST /zhenzi/callback/<token>/``.
+"""The delivery-report callback: ``POST /zhenzi/callback/<token>/``; and, for staff, the
+dashboards' figures: ``GET /zhenzi/metrics.json`` (``metrics`` at the end).
 
 Thin on purpose: check the token, read and parse the body (``callback.py``), hand each report to
 ``services.apply_report`` and answer. No provider call happens here, so it answers fast.
@@ -14,9 +15,11 @@ import logging
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import add_never_cache_headers
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET
 
 from django_zhenzi import services
 from django_zhenzi.callback import (
@@ -28,6 +31,7 @@ from django_zhenzi.callback import (
 )
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import StatusReport
+from django_zhenzi.services.metrics import metrics as current_metrics
 
 logger = logging.getLogger("django_zhenzi")
 
@@ -82,3 +86,17 @@ def callback(request: HttpRequest, token: str = "") -> HttpResponse:
     else:
         logger.debug("Stored %d delivery report(s).", len(parsed.reports))
     return answer(200)
+
+
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """The per-status counts, queue, ``unknown`` count, latest reports and balance as JSON, for
+    active staff users who may view messages, like the admin's list (others get 403); the
+    balance only for those who may view it. The README's "Metrics" shows the shape."""
+    user = request.user
+    if not (user.is_active and user.is_staff and user.has_perm("django_zhenzi.view_message")):
+        return JsonResponse({"detail": "Staff login required."}, status=403)
+    figures = current_metrics(balance=user.has_perm("django_zhenzi.view_balance"))
+    response = JsonResponse(figures)
+    add_never_cache_headers(response)
+    return response

@@ -11,16 +11,18 @@ from django.core.cache import cache
 from django_zhenzi.backends import get_backend
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import BalanceSnapshot
-from django_zhenzi.services import clock
+from django_zhenzi.services import alerts, clock
 from django_zhenzi.services.transitions import serialized_writes
 
 
 def read_balance(*, record: bool = True) -> int:
-    """The live balance from the provider, recorded as a snapshot."""
+    """The live balance from the provider, recorded as a snapshot (unless ``record`` is false)
+    and checked against LOW_BALANCE_THRESHOLD (services.alerts)."""
     balance = get_backend().balance()
     if record:
         with serialized_writes():
             BalanceSnapshot.objects.create(balance=balance, recorded_at=clock.now())
+    alerts.balance_read(balance)
     return balance
 
 

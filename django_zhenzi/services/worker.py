@@ -11,6 +11,7 @@ from django.db import connections
 
 from django_zhenzi.backends import OperationNotSupported, get_backend
 from django_zhenzi.client import ZhenziError
+from django_zhenzi.services.balance import read_balance
 from django_zhenzi.services.claims import (
     claim_due,
     claim_unknown,
@@ -51,7 +52,7 @@ def account_works() -> bool:
     """Whether the provider accepts the account again: its balance can be read and is not 0.
     Asking costs no message."""
     try:
-        balance = get_backend().balance()
+        balance = read_balance(record=False)  # a low balance alerts ADMINS once
     except OperationNotSupported:
         return True  # a backend without an account has nothing to wait for
     except ZhenziError as error:
