@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
@@ -10,7 +11,7 @@ from django.db import connection
 from django.utils import translation
 from pytest_django import DjangoDbBlocker
 
-from django_zhenzi import signals
+from django_zhenzi import services, signals
 from django_zhenzi.sandbox import Sandbox
 from tests.private_postgres import PostgresNotInstalled, PrivatePostgres
 
@@ -41,6 +42,22 @@ def _default_language() -> Iterator[None]:
     in the thread (LocaleMiddleware activates it and never deactivates it)."""
     yield
     translation.deactivate()
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The services' clock, stopped at the test's start; the test moves it with
+    ``clock.move(seconds)`` or sets ``clock.moment``."""
+
+    class Clock:
+        moment = services.clock.now()
+
+        def move(self, seconds: float) -> None:
+            self.moment += timedelta(seconds=seconds)
+
+    stopped = Clock()
+    monkeypatch.setattr(services.clock, "now", lambda: stopped.moment)
+    return stopped
 
 
 @pytest.fixture

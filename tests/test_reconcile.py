@@ -26,21 +26,6 @@ SETTLE = 600
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """The services' clock, stopped; the test moves it."""
-
-    class Clock:
-        moment = services.clock.now()
-
-        def move(self, seconds: float) -> None:
-            self.moment += timedelta(seconds=seconds)
-
-    stopped = Clock()
-    monkeypatch.setattr(services.clock, "now", lambda: stopped.moment)
-    return stopped
-
-
-@pytest.fixture
 def zhenzi(settings, sandbox):
     settings.ZHENZI = {
         **settings.ZHENZI,

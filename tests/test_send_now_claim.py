@@ -74,19 +74,6 @@ def locmem(settings):
     settings.ZHENZI = {**settings.ZHENZI, "BACKEND": LOCMEM, "CLAIM_TIMEOUT": 300}
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    class Clock:
-        moment = services.clock.now()
-
-        def move(self, seconds: float) -> None:
-            self.moment += timedelta(seconds=seconds)
-
-    stopped = Clock()
-    monkeypatch.setattr(services.clock, "now", lambda: stopped.moment)
-    return stopped
-
-
 @pytest.mark.django_db
 def test_rows_waiting_for_their_sender_are_not_due_for_workers(
     locmem, clock, django_capture_on_commit_callbacks

@@ -58,21 +58,6 @@ def committed(django_capture_on_commit_callbacks):
     return call
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    """The services' clock, moved by the test: ``clock.move(seconds)``."""
-
-    class Clock:
-        moment = services.clock.now()
-
-        def move(self, seconds: float) -> None:
-            self.moment += timedelta(seconds=seconds)
-
-    moving = Clock()
-    monkeypatch.setattr(services.clock, "now", lambda: moving.moment)
-    return moving
-
-
 def sent_code(index: int = -1) -> str:
     """The code in a message the locmem backend received."""
     sms = django_zhenzi.outbox[index]
