@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Permission
 from django.db import connection
+from django.test import Client
 from django.utils import translation
 from pytest_django import DjangoDbBlocker
 
@@ -58,6 +61,26 @@ def clock(monkeypatch):
     stopped = Clock()
     monkeypatch.setattr(services.clock, "now", lambda: stopped.moment)
     return stopped
+
+
+@pytest.fixture
+def login_with(django_user_model):
+    """A client logged in as a staff user holding just the given django_zhenzi permissions."""
+
+    def login(*codenames: str) -> Client:
+        user = django_user_model.objects.create_user(
+            f"staff-{uuid.uuid4().hex[:8]}", password="unused", is_staff=True
+        )
+        permissions = Permission.objects.filter(
+            content_type__app_label="django_zhenzi", codename__in=codenames
+        )
+        assert permissions.count() == len(set(codenames))
+        user.user_permissions.set(permissions)
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return login
 
 
 @pytest.fixture

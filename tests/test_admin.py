@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import importlib
 import re
-import uuid
 import xml.etree.ElementTree as ElementTree
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -55,26 +54,6 @@ def zhenzi(settings, sandbox):
     sandbox.report_delay = 0
     settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url}
     return sandbox
-
-
-@pytest.fixture
-def login_with(django_user_model):
-    """A client logged in as a staff user holding just the given django_zhenzi permissions."""
-
-    def login(*codenames: str) -> Client:
-        user = django_user_model.objects.create_user(
-            f"staff-{uuid.uuid4().hex[:8]}", password="unused", is_staff=True
-        )
-        permissions = Permission.objects.filter(
-            content_type__app_label="django_zhenzi", codename__in=codenames
-        )
-        assert permissions.count() == len(set(codenames))
-        user.user_permissions.set(permissions)
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return login
 
 
 def make_message(**fields) -> Message:

@@ -5,10 +5,8 @@ own permission. Through the Django test client against the real admin."""
 from __future__ import annotations
 
 import re
-import uuid
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.test import Client
 
@@ -19,26 +17,6 @@ pytestmark = pytest.mark.django_db
 MESSAGES_URL = "/admin/django_zhenzi/message/"
 CONFIRM_TEMPLATE = "django_zhenzi/admin/confirm_resend_maybe_sent.html"
 MARK = '<div class="zhenzi-maybe-sent"'
-
-
-@pytest.fixture
-def login_with(django_user_model):
-    """A client logged in as a staff user holding just the given django_zhenzi permissions."""
-
-    def login(*codenames: str) -> Client:
-        user = django_user_model.objects.create_user(
-            f"staff-{uuid.uuid4().hex[:8]}", password="unused", is_staff=True
-        )
-        permissions = Permission.objects.filter(
-            content_type__app_label="django_zhenzi", codename__in=codenames
-        )
-        assert permissions.count() == len(set(codenames))
-        user.user_permissions.set(permissions)
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return login
 
 
 @pytest.fixture
