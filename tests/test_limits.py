@@ -30,13 +30,10 @@ from django_zhenzi.models import (
     VerificationCode,
 )
 from django_zhenzi.verification import send_code
-from tests import test_verification
 from tests.test_checks import VALID, ids_for, messages_for
 from tests.test_verification import CODE_MESSAGE, LOCMEM, run_in_threads
 
 pytestmark = pytest.mark.django_db
-
-clock = test_verification.clock  # the services' clock, moved by the test
 
 A, B, C = "13800138000", "13900139000", "13700137000"
 
