@@ -64,6 +64,10 @@ TEMPLATES = [
     }
 ]
 
+# Django 6.1 replaces EMAIL_BACKEND with MAILERS (and warns without it); the test runner swaps
+# every mailer for the in-memory one. Django 5.2 ignores the setting.
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+
 # Tests point the app at a sandbox started per test (see conftest.py); these are placeholders.
 ZHENZI = {
     "APP_ID": "test-app",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import threading
 
+import django
 import pytest
 from django.core import mail
 from django.core.cache import cache
@@ -20,7 +21,8 @@ from django_zhenzi.signals import balance_low
 
 pytestmark = pytest.mark.django_db
 
-ADMINS = [("Ops", "ops@example.com")]
+# Django 6.0 takes plain addresses and deprecates (name, address) pairs; 5.2 takes only pairs.
+ADMINS = ["ops@example.com"] if django.VERSION >= (6, 0) else [("Ops", "ops@example.com")]
 
 
 @pytest.fixture
@@ -121,8 +123,14 @@ def test_no_admins_no_email_but_the_signal_still_fires(zhenzi, settings, low_sig
 
 
 def test_a_failing_mail_server_does_not_stop_the_reader(zhenzi, settings, low_signals):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # nothing listens there
+    smtp = "django.core.mail.backends.smtp.EmailBackend"
+    if django.VERSION >= (6, 1):
+        settings.MAILERS = {
+            "default": {"BACKEND": smtp, "OPTIONS": {"host": "127.0.0.1", "port": 9}}
+        }
+    else:
+        settings.EMAIL_BACKEND = smtp
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9  # nothing listens there
     zhenzi.balance = 1
     assert services.read_balance() == 1
     assert len(low_signals) == 1
