@@ -9,6 +9,7 @@ it; no row may be left ``queued``, ``sending`` or ``unknown``.
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -17,7 +18,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.db.models import Min
 from django.utils import timezone
 
@@ -364,3 +365,41 @@ def test_a_slow_batch_is_not_sent_again_by_another_worker(sandbox, settings, clo
 
     assert all(sandbox.request_count(row.message_id) == 1 for row in rows)
     assert set(Message.objects.values_list("status", flat=True)) == {Status.SENT}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_report_inside_a_transaction_never_waits_for_a_worker_thread_on_sqlite(sandbox):
+    """The callback view applies reports inside its transaction, which on SQLite (IMMEDIATE)
+    holds the write lock; a worker thread of the same process (the demo runs one beside its
+    server) may hold the in-process turn and wait for that lock. The report must not wait for
+    the turn, or both wait until SQLite's busy timeout."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only: the in-process turn exists there alone")
+    (message,) = queue_messages(1)
+    worker_has_turn, report_holds_lock = threading.Event(), threading.Event()
+    worker_done = threading.Event()
+
+    def worker() -> None:
+        try:
+            with services.transitions.serialized_writes():  # a worker thread's turn...
+                worker_has_turn.set()
+                report_holds_lock.wait(10)
+                Message.objects.filter(pk=message.pk).update(attempts=1)  # ...then a write
+        finally:
+            connections.close_all()
+            worker_done.set()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert worker_has_turn.wait(10)
+    started = time.monotonic()
+    with transaction.atomic():  # the callback view's transaction takes the write lock
+        report_holds_lock.set()
+        services.apply_report(services.ReportData(message.message_id, "DELIVRD"))
+    waited = time.monotonic() - started
+    thread.join(60)
+
+    assert waited < 5, f"the report waited {waited:.1f} s for the worker thread's turn"
+    assert worker_done.is_set()
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == (Status.DELIVERED, 1)

@@ -43,8 +43,12 @@ def serialized_writes() -> Iterator[None]:
     write fails at once with "database is locked" when another connection writes, whatever the
     busy timeout. Worker threads of one process take turns here instead; other processes are
     the job of ``transaction_mode: IMMEDIATE`` (system check W030). Elsewhere: no lock.
+
+    A thread already inside a transaction takes no turn: it may hold the database's write lock,
+    and waiting here for a thread that waits for that lock would deadlock them both.
     """
-    if connections[router.db_for_write(Message)].vendor == "sqlite":
+    connection = connections[router.db_for_write(Message)]
+    if connection.vendor == "sqlite" and not connection.in_atomic_block:
         with _sqlite_writes:
             yield
     else:
