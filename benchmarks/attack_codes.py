@@ -76,7 +76,7 @@ def limit_bounds(numbers: int, ips: int, seconds: float) -> dict[str, int]:
     its first message and lasts its period, so a span of ``seconds`` holds at most
     ``floor(seconds / period) + 1`` windows of it."""
     from django_zhenzi.conf import zhenzi_settings as config
-    from django_zhenzi.limits import DAY, HOUR, MINUTE
+    from django_zhenzi.services.limits import DAY, HOUR, MINUTE
 
     def windows(period: float) -> int:
         return math.floor(seconds / period) + 1

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from django_zhenzi import limits, services
+from django_zhenzi import services
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import Message
+from django_zhenzi.services import limits
 
 
 def send_sms(

@@ -9,46 +9,15 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from django_zhenzi.client import MAX_TEMPLATE_ID_LENGTH
+from django_zhenzi.status import (
+    MaybeSent,
+    Status,
+)
 
 
 def new_message_id() -> str:
     """A fresh messageId: given before the first attempt and kept for every retry."""
     return uuid.uuid4().hex
-
-
-class Status(models.TextChoices):
-    QUEUED = "queued", _("queued")
-    SENDING = "sending", _("sending")
-    SENT = "sent", _("sent")
-    DELIVERED = "delivered", _("delivered")
-    UNDELIVERED = "undelivered", _("undelivered")
-    FAILED = "failed", _("failed")
-    UNKNOWN = "unknown", _("unknown (being reconciled)")
-
-
-class MaybeSent(models.TextChoices):
-    """Why a message may have reached the provider although no answer said so."""
-
-    NO = "", _("no")
-    NO_ANSWER = "no_answer", _("the provider's answer was lost")
-    CLAIM_EXPIRED = "claim_expired", _("its sender stopped before recording an answer")
-    DUPLICATE = "duplicate", _("the provider refused its messageId as already used")
-
-
-#: Statuses move forward only. ``failed`` and ``unknown`` sit beside the main line: a report of
-#: delivery still wins over them, since it proves the message went out.
-STATUS_RANK: dict[str, int] = {
-    Status.QUEUED: 0,
-    Status.UNKNOWN: 1,
-    Status.SENDING: 1,
-    Status.FAILED: 2,
-    Status.SENT: 2,
-    Status.DELIVERED: 3,
-    Status.UNDELIVERED: 3,
-}
-FINAL_STATUSES = frozenset({Status.DELIVERED, Status.UNDELIVERED, Status.FAILED})
-#: The provider accepted the message (whatever its delivery report says).
-SENT_STATUSES = frozenset({Status.SENT, Status.DELIVERED, Status.UNDELIVERED})
 
 
 class Message(models.Model):
@@ -309,7 +278,7 @@ def masked_payload(payload: object) -> object:
 
 
 class RateLimit(models.TextChoices):
-    """The abuse limits (``django_zhenzi.limits``), in the order they are checked."""
+    """The abuse limits (``django_zhenzi.services.limits``), in the order they are checked."""
 
     CODE_COOLDOWN = "code_cooldown", _("cooldown between codes to one number")
     NUMBER_HOUR = "number_hour", _("messages per number per hour")

@@ -5,8 +5,10 @@ Importing this package registers the model admins with the default admin site.
 """
 
 from django_zhenzi.admin.balance import BalanceSnapshotAdmin
-from django_zhenzi.admin.history import MessageAdmin, StatusReportAdmin
-from django_zhenzi.admin.limits import RateLimitRefusalAdmin, VerificationCodeAdmin
+from django_zhenzi.admin.codes import VerificationCodeAdmin
+from django_zhenzi.admin.limits import RateLimitRefusalAdmin
+from django_zhenzi.admin.messages import MessageAdmin
+from django_zhenzi.admin.reports import StatusReportAdmin
 
 __all__ = [
     "BalanceSnapshotAdmin",

@@ -14,8 +14,10 @@ from django.urls import URLPattern, path
 from django.utils.translation import gettext as _
 
 from django_zhenzi import services
-from django_zhenzi.admin.common import compact_time, describe_error
-from django_zhenzi.charts import balance_chart
+from django_zhenzi.admin.base import ReadOnlyModelAdmin
+from django_zhenzi.admin.chart import balance_chart
+from django_zhenzi.admin.display import compact_time
+from django_zhenzi.admin.errors import describe_error
 from django_zhenzi.client import ZhenziError
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import BalanceSnapshot
@@ -28,20 +30,11 @@ RECENT_SNAPSHOTS = 10
 
 
 @admin.register(BalanceSnapshot)
-class BalanceSnapshotAdmin(admin.ModelAdmin):
+class BalanceSnapshotAdmin(ReadOnlyModelAdmin):
     """No list, no forms: one page, the balance."""
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm(VIEW_BALANCE_PERMISSION)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_urls(self) -> list[URLPattern]:
         name = f"{self.opts.app_label}_{self.opts.model_name}_changelist"
@@ -84,6 +77,3 @@ class BalanceSnapshotAdmin(admin.ModelAdmin):
             "cache_seconds": zhenzi_settings.BALANCE_CACHE_SECONDS,
         }
         return TemplateResponse(request, "django_zhenzi/admin/balance.html", context)
-
-    class Media:
-        css = {"all": ["django_zhenzi/admin.css"]}

@@ -16,12 +16,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from django_zhenzi.admin.common import describe_unreachable
+from django_zhenzi.admin.errors import describe_unreachable
+from django_zhenzi.admin.send_form import SendForm, list_numbers
 from django_zhenzi.api import send_sms
 from django_zhenzi.client import MAX_MESSAGE_LENGTH, ZhenziInputError, message_length
-from django_zhenzi.forms import SendForm, list_numbers
-from django_zhenzi.limits import RateLimited
-from django_zhenzi.models import SENT_STATUSES, Message, Status
+from django_zhenzi.models import Message
+from django_zhenzi.services.limits import RateLimited
+from django_zhenzi.status import SENT_STATUSES, Status
 
 SEND_PERMISSION = "django_zhenzi.send_message"
 
@@ -47,7 +48,7 @@ def send_messages(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpRe
             form.add_error(None, str(error))
         else:
             rows = sent if isinstance(sent, list) else [sent]
-            report_outcome(request, form, rows)
+            tell_outcome(request, form, rows)
             return HttpResponseRedirect(new_messages_url(model_admin, request, rows))
     typed = re.sub(r"\r\n?", "\n", str(form["message"].value() or "")).strip()
     context = {
@@ -63,7 +64,7 @@ def send_messages(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpRe
     return TemplateResponse(request, "django_zhenzi/admin/send_form.html", context)
 
 
-def report_outcome(request: HttpRequest, form: SendForm, rows: list[Message]) -> None:
+def tell_outcome(request: HttpRequest, form: SendForm, rows: list[Message]) -> None:
     """Tell the operator what became of each number."""
     if form.queue:
         messages.success(
@@ -77,8 +78,8 @@ def report_outcome(request: HttpRequest, form: SendForm, rows: list[Message]) ->
         )
     else:
         outcomes = Counter("sent" if row.status in SENT_STATUSES else row.status for row in rows)
-        report_sent_now(request, outcomes, len(rows))
-        report_unreachable(request, rows)
+        tell_sent_now(request, outcomes, len(rows))
+        tell_unreachable(request, rows)
     if form.invalid_numbers:
         messages.warning(
             request,
@@ -103,7 +104,7 @@ def report_outcome(request: HttpRequest, form: SendForm, rows: list[Message]) ->
         )
 
 
-def report_sent_now(request: HttpRequest, outcomes: Counter[str], total: int) -> None:
+def tell_sent_now(request: HttpRequest, outcomes: Counter[str], total: int) -> None:
     sent, failed = outcomes["sent"], outcomes[Status.FAILED]
     if sent:
         messages.success(
@@ -140,7 +141,7 @@ def report_sent_now(request: HttpRequest, outcomes: Counter[str], total: int) ->
         )
 
 
-def report_unreachable(request: HttpRequest, rows: list[Message]) -> None:
+def tell_unreachable(request: HttpRequest, rows: list[Message]) -> None:
     """When sending now could not reach Zhenzi, say so once, with what to check."""
     for row in rows:
         if row.status in SENT_STATUSES:

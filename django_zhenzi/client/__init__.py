@@ -4,19 +4,6 @@
 >>> client.send("13800138000", "【签名】您的订单已发货", message_id="...")
 """
 
-from django_zhenzi.client.api import (
-    BALANCE_PATH,
-    CHINA_TZ,
-    FIND_MESSAGE_PATH,
-    SEND_PATH,
-    SEND_TEMPLATE_PATH,
-    USER_AGENT,
-    SmsRecord,
-    ZhenziAnswer,
-    ZhenziClient,
-    mask_number,
-    parse_china_time,
-)
 from django_zhenzi.client.errors import (
     ACCOUNT_ERROR_CODES,
     ERROR_CODES,
@@ -28,6 +15,19 @@ from django_zhenzi.client.errors import (
     ZhenziNotSentError,
     ZhenziTransportError,
     explain,
+)
+from django_zhenzi.client.http import (
+    BALANCE_PATH,
+    CHINA_TZ,
+    FIND_MESSAGE_PATH,
+    SEND_PATH,
+    SEND_TEMPLATE_PATH,
+    USER_AGENT,
+    SmsRecord,
+    ZhenziAnswer,
+    ZhenziClient,
+    mask_number,
+    parse_china_time,
 )
 from django_zhenzi.client.validation import (
     MAX_MESSAGE_LENGTH,

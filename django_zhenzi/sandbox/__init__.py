@@ -9,8 +9,8 @@ See ``server.py`` for the rules it applies and the assumptions it makes.
 """
 
 from .cli import add_arguments, sandbox_from_options
+from .delivery import REPORT_FORMATS
 from .faults import FAULT_KINDS
-from .reports import REPORT_FORMATS
 from .server import DEFAULT_TEMPLATES, Sandbox
 
 __all__ = [

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .delivery import REPORT_FORMATS
 from .faults import FAULT_KINDS, check_fault_kind
-from .reports import REPORT_FORMATS
 from .server import Sandbox
 
 DEFAULT_PORT = 8086

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from .delivery import REPORT_FORMATS, ReportDispatcher
 from .faults import (
     UNPROCESSED_FAULTS,
     FaultPlan,
@@ -68,7 +69,6 @@ from .provider import (
     parse_template_params,
     segment_count,
 )
-from .reports import REPORT_FORMATS, ReportDispatcher
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_APP_ID = "sandbox"

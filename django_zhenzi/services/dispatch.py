@@ -21,12 +21,13 @@ from django_zhenzi import signals
 from django_zhenzi.backends import OutgoingSms, get_backend
 from django_zhenzi.client import ZhenziAPIError, ZhenziError, ZhenziInputError
 from django_zhenzi.conf import zhenzi_settings
-from django_zhenzi.models import SENT_STATUSES, Message, Status
+from django_zhenzi.models import Message
 from django_zhenzi.services import clock
 from django_zhenzi.services.claims import BatchClaim, claim, new_claim_token, release
 from django_zhenzi.services.content import Content
 from django_zhenzi.services.policy import Action, decide, retry_delay
 from django_zhenzi.services.transitions import announce, move, move_many, serialized_writes
+from django_zhenzi.status import SENT_STATUSES, Status
 
 logger = logging.getLogger("django_zhenzi")
 

@@ -12,7 +12,6 @@ from django.db.models import Count, QuerySet
 from django_zhenzi.backends import get_backend
 from django_zhenzi.client import SmsRecord, ZhenziError
 from django_zhenzi.models import (
-    FINAL_STATUSES,
     BalanceSnapshot,
     MaybeSent,
     Message,
@@ -24,6 +23,7 @@ from django_zhenzi.models import (
 )
 from django_zhenzi.services import clock
 from django_zhenzi.services.transitions import announce, move_many, serialized_writes
+from django_zhenzi.status import FINAL_STATUSES
 
 
 def status_counts(since: datetime) -> dict[str, int]:

@@ -17,9 +17,9 @@ from django_zhenzi.backends import OperationNotSupported, get_backend
 from django_zhenzi.client import SmsRecord, ZhenziError
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import Message, Status, StatusReport, masked_payload
-from django_zhenzi.reports import delivery_status
 from django_zhenzi.services import clock
 from django_zhenzi.services.transitions import advance, serialized_writes
+from django_zhenzi.status import delivery_status
 
 logger = logging.getLogger("django_zhenzi")
 

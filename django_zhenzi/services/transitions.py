@@ -20,8 +20,9 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 
 from django_zhenzi import signals
-from django_zhenzi.models import STATUS_RANK, Message, Status
+from django_zhenzi.models import Message
 from django_zhenzi.services import clock
+from django_zhenzi.status import STATUS_RANK, Status
 
 #: The moves of a message's sending life (DESIGN.md, "Message life"); any other is a bug.
 MOVES: dict[str, frozenset[str]] = {

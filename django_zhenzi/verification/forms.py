@@ -19,8 +19,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from django_zhenzi.client import ZhenziInputError, normalize_number
-from django_zhenzi.limits import RateLimited
 from django_zhenzi.models import Status, VerificationCode
+from django_zhenzi.services.limits import RateLimited
 from django_zhenzi.verification import check_code, send_code
 
 

@@ -20,10 +20,11 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from django_zhenzi import send_sms, services, signals
 from django_zhenzi.client import ZhenziInputError, normalize_number
-from django_zhenzi.limits import RateLimited
 from django_zhenzi.management.base import ZhenziCommand
-from django_zhenzi.models import SENT_STATUSES, Message, Status
+from django_zhenzi.models import Message
+from django_zhenzi.services.limits import RateLimited
 from django_zhenzi.services.policy import pauses_sending
+from django_zhenzi.status import SENT_STATUSES, Status
 
 #: Numbers per ``send_sms`` call: the rows of one chunk are created, sent and printed together.
 CHUNK_SIZE = 500

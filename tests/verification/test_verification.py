@@ -15,9 +15,9 @@ from django.db import connections, transaction
 from django.urls import reverse
 
 import django_zhenzi
+import django_zhenzi.verification.codes
 from django_zhenzi import services, verification
 from django_zhenzi.client import ZhenziInputError
-from django_zhenzi.limits import RateLimited
 from django_zhenzi.models import (
     CODE_MASK,
     Message,
@@ -26,6 +26,7 @@ from django_zhenzi.models import (
     StatusReport,
     VerificationCode,
 )
+from django_zhenzi.services.limits import RateLimited
 from django_zhenzi.verification import check_code, send_code
 from django_zhenzi.verification.forms import (
     CodeRequestForm,
@@ -81,7 +82,7 @@ def test_send_code_sends_the_code_and_stores_only_a_mask_and_a_hash(codes, commi
     row = VerificationCode.objects.get(pk=row.pk)
     assert row.sms == message
     assert (row.number, row.purpose, row.state) == (NUMBER, "signup", "active")
-    assert row.code_hash == verification.code_hash(NUMBER, "signup", code)
+    assert row.code_hash == verification.codes.code_hash(NUMBER, "signup", code)
     assert len(row.code_hash) == 64
     assert row.expires_at - row.created_at == timedelta(seconds=300)
     stored = [str(value) for value in Message.objects.values().get().values()]
@@ -207,13 +208,13 @@ def code_out_of_tries(committed, clock):
 def hash_compares(monkeypatch) -> list[tuple[int, int]]:
     """The lengths of the two hashes of every constant-time comparison check_code makes."""
     compared: list[tuple[int, int]] = []
-    compare = verification.constant_time_compare
+    compare = verification.codes.constant_time_compare
 
     def counted(stored: str, given: str) -> bool:
         compared.append((len(stored), len(given)))
         return compare(stored, given)
 
-    monkeypatch.setattr(verification, "constant_time_compare", counted)
+    monkeypatch.setattr(verification.codes, "constant_time_compare", counted)
     return compared
 
 
@@ -280,13 +281,13 @@ def test_codes_belong_to_their_number(codes, clock, committed):
 
 def test_the_compare_is_constant_time(codes, monkeypatch, committed):
     calls = []
-    real = verification.constant_time_compare
+    real = verification.codes.constant_time_compare
 
     def recording(expected, given):
         calls.append((expected, given))
         return real(expected, given)
 
-    monkeypatch.setattr(verification, "constant_time_compare", recording)
+    monkeypatch.setattr(verification.codes, "constant_time_compare", recording)
     row = committed(send_code, NUMBER)
     code = sent_code()
 

@@ -19,7 +19,7 @@ from django.core import checks
 from django.core.management import call_command, load_command_class
 from django.utils import translation
 
-from django_zhenzi.forms import MAX_SEND_NOW
+from django_zhenzi.admin.send_form import MAX_SEND_NOW
 from django_zhenzi.models import (
     BalanceSnapshot,
     Message,
@@ -30,8 +30,8 @@ from django_zhenzi.models import (
     StatusReport,
     VerificationCode,
 )
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "django_zhenzi"
 CATALOG = PACKAGE / "locale" / "zh_Hans" / "LC_MESSAGES"
 PO_FILE = CATALOG / "django.po"

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -16,8 +13,6 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
@@ -25,19 +20,19 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from django_zhenzi import services
-from django_zhenzi.admin.common import (
-    EstimatedCountPaginator,
-    ReadOnlyModelAdmin,
-    clipped,
+from django_zhenzi.admin.base import ReadOnlyModelAdmin
+from django_zhenzi.admin.display import clipped, status_badge, time_column
+from django_zhenzi.admin.errors import (
     describe_error,
     describe_stored_error,
     explain_code,
     explain_code_sentence,
-    status_badge,
-    time_column,
 )
+from django_zhenzi.admin.pagination import EstimatedCountPaginator
+from django_zhenzi.admin.reports import StatusReportInline
 from django_zhenzi.admin.sending import SEND_PERMISSION, send_messages
-from django_zhenzi.models import MaybeSent, Message, Status, StatusReport
+from django_zhenzi.admin.summary import StatusSummary
+from django_zhenzi.models import MaybeSent, Message, Status
 
 #: How many messages one "refresh status" action asks the provider about, so the request
 #: stays short; select fewer to check the rest.
@@ -54,9 +49,6 @@ REFRESH_PERMISSION = "django_zhenzi.change_message"
 #: How many messages the resend confirmation page lists by name.
 CONFIRM_LIST_LIMIT = 100
 RESEND_MAYBE_SENT_PERMISSION = "django_zhenzi.resend_maybe_sent"
-VIEW_MESSAGE_PERMISSIONS = ("django_zhenzi.view_message", "django_zhenzi.change_message")
-
-CSS = {"all": ["django_zhenzi/admin.css"]}
 
 
 def template_params_text(params: object) -> str:
@@ -88,78 +80,6 @@ class TemplateFilter(admin.SimpleListFilter):
         if value is None:
             return queryset
         return queryset.filter(template_id="" if value == self.TEXT_ONLY else value)
-
-
-class StatusReportInline(admin.TabularInline):
-    """A message's reports, read-only, on its page."""
-
-    model = StatusReport
-    extra = 0
-    can_delete = False
-    show_change_link = False
-    fields = ("received_at_column", "source", "status", "raw_status", "number", "payload")
-    readonly_fields = fields
-    ordering = ("received_at", "id")
-
-    received_at_column = time_column(StatusReport, "received_at")
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The reports belong to the message: whoever may see it may see them.
-        return any(request.user.has_perm(name) for name in VIEW_MESSAGE_PERMISSIONS)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@dataclass(frozen=True)
-class SummaryCell:
-    count: int
-    url: str
-
-
-@dataclass(frozen=True)
-class SummaryRow:
-    label: str
-    cells: list[SummaryCell]
-    total: SummaryCell
-
-
-class StatusSummary:
-    """Counts per status for the last 24 hours and 7 days, computed only when the page shows
-    them: one GROUP BY query per window."""
-
-    WINDOWS = ((timedelta(hours=24), _("Last 24 hours")), (timedelta(days=7), _("Last 7 days")))
-
-    def __init__(self, changelist_url: str) -> None:
-        self.changelist_url = changelist_url
-        self.statuses = [(status.value, status_badge(status.value)) for status in Status]
-
-    @cached_property
-    def rows(self) -> list[SummaryRow]:
-        moment = timezone.now().replace(microsecond=0)
-        rows = []
-        for window, label in self.WINDOWS:
-            since = moment - window
-            counts = services.status_counts(since)
-            cells = [
-                SummaryCell(counts.get(status, 0), self.link(since, status))
-                for status, _badge in self.statuses
-            ]
-            total = SummaryCell(sum(counts.values()), self.link(since, None))
-            rows.append(SummaryRow(str(label), cells, total))
-        return rows
-
-    def link(self, since: datetime, status: str | None) -> str:
-        query = {"created_at__gte": timezone.localtime(since).isoformat()}
-        if status is not None:
-            query["status__exact"] = status
-        return f"{self.changelist_url}?{urlencode(query)}"
 
 
 @admin.register(Message)
@@ -236,9 +156,6 @@ class MessageAdmin(ReadOnlyModelAdmin):
         ),
     )
     readonly_fields = tuple(name for _title, options in fieldsets for name in options["fields"])
-
-    class Media:
-        css = CSS
 
     # Permissions: messages come from sending, never from the add form, and are never edited.
 
@@ -496,86 +413,3 @@ class MessageAdmin(ReadOnlyModelAdmin):
             **(extra_context or {}),
         }
         return super().changelist_view(request, extra_context=context)
-
-
-class OrphanFilter(admin.SimpleListFilter):
-    """Reports whose messageId matches no message (yet)."""
-
-    title = _("orphan")
-    parameter_name = "orphan"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        return [("yes", _("Yes")), ("no", _("No"))]
-
-    def queryset(
-        self, request: HttpRequest, queryset: QuerySet[StatusReport]
-    ) -> QuerySet[StatusReport]:
-        if self.value() == "yes":
-            return queryset.filter(message__isnull=True)
-        if self.value() == "no":
-            return queryset.filter(message__isnull=False)
-        return queryset
-
-
-@admin.register(StatusReport)
-class StatusReportAdmin(ReadOnlyModelAdmin):
-    """Every delivery report as received, read-only; orphans are easy to find."""
-
-    list_display = (
-        "received_at_column",
-        "reported_message_id_column",
-        "message_link",
-        "number",
-        "status_label",
-        "source",
-    )
-    list_filter = (
-        OrphanFilter,
-        "status",
-        "source",
-        ("received_at", admin.DateFieldListFilter),
-    )
-    search_fields = ("reported_message_id__exact", "number__contains")
-    search_help_text = _("Search by complete messageId or phone number.")
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    fields = (
-        "reported_message_id",
-        "message",
-        "number",
-        "status",
-        "raw_status",
-        "source",
-        "received_at_column",
-        "payload",
-    )
-    readonly_fields = fields
-
-    class Media:
-        css = CSS
-
-    received_at_column = time_column(StatusReport, "received_at")
-
-    @admin.display(
-        description=StatusReport._meta.get_field("reported_message_id").verbose_name,
-        ordering="reported_message_id",
-    )
-    def reported_message_id_column(self, report: StatusReport) -> SafeString:
-        return clipped(report.reported_message_id)
-
-    @admin.display(description=_("message"), ordering="message")
-    def message_link(self, report: StatusReport) -> SafeString:
-        """A link to the report's message, or a mark saying it has none (yet)."""
-        if report.message_id is None:
-            return format_html('<span class="zhenzi-orphan">{}</span>', _("orphan"))
-        url = reverse(
-            f"{self.admin_site.name}:django_zhenzi_message_change", args=[report.message_id]
-        )
-        return format_html('<a href="{}">#{}</a>', url, report.message_id)
-
-    @admin.display(description=_("status"), ordering="status")
-    def status_label(self, report: StatusReport) -> SafeString:
-        """The status the report was understood as, beside the provider's own word."""
-        badge = status_badge(report.status) if report.status else ""
-        return format_html('{} <span class="zhenzi-raw">{}</span>', badge, report.raw_status)

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -36,6 +35,7 @@ from django_zhenzi.management.commands.zhenzi_sandbox import (
 from django_zhenzi.models import Status
 from django_zhenzi.sandbox import FAULT_KINDS, Sandbox, add_arguments, sandbox_from_options
 from django_zhenzi.sandbox.cli import main
+from tests.paths import REPO
 
 APP_ID = "test-app"
 APP_SECRET = "test-secret-value"
@@ -46,7 +46,7 @@ BALANCE = "/account/balance.do"
 FIND = "/smslog/findSmsByMessageId.do"
 API_PATHS = (SEND, TEMPLATE_SEND, BALANCE, FIND)
 TEXT = "【测试】您的验证码是4821，5分钟内有效。"
-REPO = Path(__file__).resolve().parent.parent
+
 CHINA = timezone(timedelta(hours=8))
 REPORT_FIELDS = {"messageId", "toNumber", "status", "errorCode", "reportTime", "appName"}
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -10,6 +10,7 @@ from django.utils import translation
 
 import django_zhenzi
 from django_zhenzi import send_sms
+from django_zhenzi.admin.send_form import SendForm
 from django_zhenzi.client import (
     MAX_TEMPLATE_ID_LENGTH,
     ZhenziClient,
@@ -21,12 +22,11 @@ from django_zhenzi.client import (
     validate_template_id,
     validate_template_params,
 )
-from django_zhenzi.forms import SendForm
-from django_zhenzi.limits import RateLimited
 from django_zhenzi.models import Message, RateCounter, VerificationCode
+from django_zhenzi.services.limits import RateLimited
 from django_zhenzi.verification import send_code
 from django_zhenzi.verification.forms import PhoneNumberField
-from tests.test_client import APP_ID, APP_SECRET, recorder  # noqa: F401 (a fixture)
+from tests.client.test_client import APP_ID, APP_SECRET, recorder  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 

@@ -30,7 +30,6 @@ from django.db.models import Case, F, Model, Q, Value, When
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from django_zhenzi import services
 from django_zhenzi.client import (
     ZhenziError,
     ZhenziInputError,
@@ -40,6 +39,8 @@ from django_zhenzi.client import (
 )
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import RateCounter, RateLimit, RateLimitRefusal
+from django_zhenzi.services import clock
+from django_zhenzi.services.content import as_number_list
 
 logger = logging.getLogger("django_zhenzi")
 
@@ -116,12 +117,12 @@ def check_send(
     per-IP limit applies only when ``client_ip`` is given. Inside a transaction the counts
     commit (or roll back) with it.
     """
-    wanted = Counter(_valid_numbers(services.as_number_list(numbers)))
+    wanted = Counter(_valid_numbers(as_number_list(numbers)))
     if not wanted:
         return
     ip_subject = subject_for_ip(client_ip) if client_ip not in (None, "") else None
     plan = list(_plan(wanted, ip_subject, code=code))
-    moment = services.clock.now()
+    moment = clock.now()
     try:
         _take_all(plan, moment)
     except RateLimited as first:

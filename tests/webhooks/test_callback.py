@@ -26,14 +26,15 @@ from hypothesis import strategies as st
 
 from django_zhenzi import send_sms, services
 from django_zhenzi.backends import OutgoingSms, locmem
-from django_zhenzi.callback import (
+from django_zhenzi.models import Message, StatusReport
+from django_zhenzi.sandbox import Sandbox
+from django_zhenzi.status import STATUS_RANK, Status
+from django_zhenzi.webhooks.parser import (
     MAX_NESTING,
     MAX_REPORTS_PER_REQUEST,
     RefusedBody,
     parse_reports,
 )
-from django_zhenzi.models import STATUS_RANK, Message, Status, StatusReport
-from django_zhenzi.sandbox import Sandbox
 
 pytestmark = pytest.mark.django_db
 

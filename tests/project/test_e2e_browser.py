@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_example_project import REPO, DemoServer, running_demo
+from tests.project.test_example_project import REPO, DemoServer, running_demo
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

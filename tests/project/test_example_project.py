@@ -37,8 +37,8 @@ from django.urls import reverse
 from django_zhenzi import send_sms
 from django_zhenzi.models import RateCounter, Status
 from django_zhenzi.sandbox import Sandbox
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example_project"
 MANAGE = EXAMPLE / "manage.py"
 ENV_EXAMPLE = EXAMPLE / ".env.example"

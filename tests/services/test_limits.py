@@ -15,13 +15,8 @@ from django.urls import reverse
 
 import django_zhenzi
 from benchmarks import attack_codes
-from django_zhenzi import (
-    limits,
-    send_sms,
-    services,
-)
+from django_zhenzi import send_sms, services
 from django_zhenzi.client import ZhenziError
-from django_zhenzi.limits import RateLimited
 from django_zhenzi.models import (
     Message,
     RateCounter,
@@ -29,9 +24,11 @@ from django_zhenzi.models import (
     RateLimitRefusal,
     VerificationCode,
 )
+from django_zhenzi.services import limits
+from django_zhenzi.services.limits import RateLimited
 from django_zhenzi.verification import send_code
-from tests.test_checks import VALID, ids_for, messages_for
-from tests.test_verification import CODE_MESSAGE, LOCMEM, run_in_threads
+from tests.project.test_checks import VALID, ids_for, messages_for
+from tests.verification.test_verification import CODE_MESSAGE, LOCMEM, run_in_threads
 
 pytestmark = pytest.mark.django_db
 

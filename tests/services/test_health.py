@@ -180,7 +180,7 @@ def test_every_problem_at_once_one_line_each(zhenzi):
 
 
 def test_every_check_id_is_in_the_readme():
-    from tests.test_readme import README
+    from tests.project.test_readme import README
 
     assert [check for check in health.CHECK_IDS if f"``{check}``" not in README] == []
 

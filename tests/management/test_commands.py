@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -33,8 +32,8 @@ from django_zhenzi.models import (
     VerificationCode,
 )
 from django_zhenzi.sandbox import Sandbox
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 TEXT = "【测试】您的订单已发货"
 FIND_PATH = "/smslog/findSmsByMessageId.do"
 

@@ -7,8 +7,9 @@ import pytest
 
 from django_zhenzi import checks
 from django_zhenzi.conf import SETTINGS
+from tests.paths import REPO
 
-README = (Path(__file__).resolve().parent.parent / "README.rst").read_text(encoding="utf-8")
+README = (REPO / "README.rst").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("name", list(SETTINGS))

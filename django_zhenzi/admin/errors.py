@@ -1,38 +1,19 @@
-"""Pieces the admin pages share: status badges, compact times, error explanations (of provider
-codes and of the error texts the services store) and a paginator for big tables."""
+"""What went wrong, for an operator, in the page's language: provider error codes explained, errors
+raised while talking to Zhenzi, and the failure reasons the services store."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
-from django.contrib import admin
 from django.core.exceptions import ImproperlyConfigured
-from django.core.paginator import Paginator
-from django.db import connections
-from django.db.models import Model, QuerySet
-from django.http import HttpRequest
-from django.utils import timezone
-from django.utils.formats import date_format
-from django.utils.functional import Promise, cached_property
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.functional import Promise
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from django_zhenzi.backends import OperationNotSupported
 from django_zhenzi.client import ZhenziAPIError, ZhenziError, ZhenziTransportError, explain
-from django_zhenzi.models import Status
 from django_zhenzi.services import MASKED_NOT_RESENT
-
-#: An unfiltered PostgreSQL table bigger than this is not counted: the planner's estimate of
-#: its size (``pg_class.reltuples``) is used instead.
-ESTIMATE_ABOVE = 100_000
-#: How the lists show a moment: compact, to the second, in the current time zone.
-COMPACT_TIME_FORMAT = "Y-m-d H:i:s"
 
 
 def chinese_active() -> bool:
@@ -107,56 +88,6 @@ def describe_unreachable(text: str, *, sending: bool) -> str | None:
         "problem": problem % {"url": match["url"], "detail": match["detail"]},
         "hint": hint,
     }
-
-
-def status_badge(status: str) -> SafeString:
-    """A message status as a coloured label."""
-    try:
-        label = Status(status).label
-    except ValueError:
-        label = status
-    return format_html('<span class="zhenzi-badge zhenzi-status-{}">{}</span>', status, label)
-
-
-def compact_time(moment: datetime | None) -> str:
-    """``moment`` as ``2026-05-01 14:03:27`` in the current time zone, the same in every
-    language: narrow enough for a list column, precise to the second."""
-    if moment is None:
-        return ""
-    return date_format(timezone.template_localtime(moment), COMPACT_TIME_FORMAT)
-
-
-def time_column(model: type[Model], field_name: str) -> Callable[[Any, Model], SafeString]:
-    """A list column (or read-only field of a page) showing the date-time field ``field_name``
-    as ``compact_time`` does, headed and sorted like the field itself. A narrow column breaks it
-    between the date and the time, never inside the date."""
-    field = model._meta.get_field(field_name)
-
-    @admin.display(description=field.verbose_name, ordering=field_name)
-    def column(model_admin: Any, obj: Model) -> SafeString:
-        moment = getattr(obj, field_name)
-        if moment is None:
-            # A page shows a callable's None as "None": give the admin's empty value instead.
-            return model_admin.get_empty_value_display()
-        date, _space, time = compact_time(moment).partition(" ")
-        return format_html('<span class="zhenzi-date">{}</span> {}', date, time)
-
-    column.__name__ = f"{field_name}_column"
-    return column
-
-
-def clipped(text: str, *, title: str | None = None) -> SafeString:
-    """``text`` cut by the stylesheet with an ellipsis where its column ends (after two lines,
-    or one for IDs); the whole of it (or ``title``) shows on hover."""
-    return format_html(
-        '<span class="zhenzi-clip" title="{}">{}</span>', text if title is None else title, text
-    )
-
-
-# --- Stored error texts --------------------------------------------------------------------------
-# The services store why a message failed as English data (``Message.error_text``): logs, tests
-# and other code read it as it is. The admin shows it in the page's language: each shape below is
-# one the services or the client write, and its gettext text reproduces it in English.
 
 
 @dataclass(frozen=True)
@@ -278,6 +209,7 @@ STORED_REASONS: tuple[StoredReason, ...] = (
     _reason(r"The phone number is empty\.", gettext_lazy("The phone number is empty.")),
 )
 
+
 _API_ERROR = re.compile(
     r"Zhenzi error (?P<code>-?\d+) on (?P<endpoint>\S+): (?P<rest>.+)", re.DOTALL
 )
@@ -318,49 +250,3 @@ def describe_stored_error(text: str) -> str:
             return described
     described = describe_api_error(text)
     return text if described is None else described
-
-
-def estimated_count(object_list: Any) -> int | None:
-    """The planner's row estimate for an unfiltered queryset over a big PostgreSQL table, or
-    None where an exact count is wanted (other databases, filtered lists, small tables)."""
-    if not isinstance(object_list, QuerySet):
-        return None
-    query = object_list.query
-    if query.where or query.combinator or query.distinct or query.is_sliced:
-        return None
-    connection = connections[object_list.db]
-    if connection.vendor != "postgresql":
-        return None
-    table = connection.ops.quote_name(object_list.model._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [table])
-        row = cursor.fetchone()
-    if row is None or row[0] is None or row[0] < ESTIMATE_ABOVE:
-        return None
-    return int(row[0])
-
-
-class EstimatedCountPaginator(Paginator):
-    """A paginator that spares a huge unfiltered table its ``COUNT(*)`` (PostgreSQL only).
-
-    The estimate is close, not exact: the last page may come out short or empty. Filtered and
-    searched lists are always counted exactly.
-    """
-
-    @cached_property
-    def count(self) -> int:
-        estimate = estimated_count(self.object_list)
-        return estimate if estimate is not None else super().count
-
-
-class ReadOnlyModelAdmin(admin.ModelAdmin):
-    """Rows the app writes itself: viewable, never added or edited by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # every row is history; zhenzi_cleanup removes old ones

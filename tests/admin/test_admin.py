@@ -22,10 +22,12 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.html import escape
 
-from django_zhenzi import charts, services, signals
-from django_zhenzi.admin import common, history
+from django_zhenzi import services, signals
+from django_zhenzi.admin import chart as charts
+from django_zhenzi.admin import errors, pagination, reports
+from django_zhenzi.admin import messages as history
+from django_zhenzi.admin.send_form import MAX_SEND_NOW, SendForm, split_numbers
 from django_zhenzi.client import ZhenziClient, ZhenziError, ZhenziInputError, normalize_number
-from django_zhenzi.forms import MAX_SEND_NOW, SendForm, split_numbers
 from django_zhenzi.models import BalanceSnapshot, Message, Status, StatusReport
 
 pytestmark = pytest.mark.django_db
@@ -488,9 +490,9 @@ def test_report_list_query_count_does_not_grow_with_the_rows(admin_client):
 
 
 def test_lists_skip_the_full_count():
-    for model_admin in (history.MessageAdmin, history.StatusReportAdmin):
+    for model_admin in (history.MessageAdmin, reports.StatusReportAdmin):
         assert model_admin.show_full_result_count is False
-        assert model_admin.paginator is common.EstimatedCountPaginator
+        assert model_admin.paginator is pagination.EstimatedCountPaginator
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="estimates come from PostgreSQL")
@@ -498,7 +500,7 @@ def test_big_unfiltered_list_uses_the_planners_estimate(admin_client, monkeypatc
     make_varied_messages(40)
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {Message._meta.db_table}")
-    monkeypatch.setattr(common, "ESTIMATE_ABOVE", 10)
+    monkeypatch.setattr(pagination, "ESTIMATE_ABOVE", 10)
 
     with CaptureQueriesContext(connection) as unfiltered:
         response = admin_client.get(MESSAGES_URL)
@@ -516,7 +518,7 @@ def test_big_unfiltered_list_uses_the_planners_estimate(admin_client, monkeypatc
 
 def test_small_or_other_database_lists_are_counted_exactly():
     make_varied_messages(3)
-    assert common.EstimatedCountPaginator(Message.objects.all(), 100).count == 3
+    assert pagination.EstimatedCountPaginator(Message.objects.all(), 100).count == 3
 
 
 # --- Actions -------------------------------------------------------------------------------------
@@ -1340,9 +1342,9 @@ def test_every_reason_the_services_store_is_translated():
     assert len(reasons) >= 6
     for reason in reasons:
         with translation.override("en"):
-            assert common.describe_stored_error(reason) == reason  # English is the data itself
+            assert errors.describe_stored_error(reason) == reason  # English is the data itself
         with translation.override("zh-hans"):
-            chinese = common.describe_stored_error(reason)
+            chinese = errors.describe_stored_error(reason)
         assert ENGLISH_WORDS.search(chinese) is None, (reason, chinese)
 
 
@@ -1351,7 +1353,7 @@ def test_nested_reasons_are_translated_at_every_level():
         f"Gave up after 5 attempts: {services.MASKED_NOT_RESENT} (The provider never received it.)"
     )
     with translation.override("zh-hans"):
-        assert common.describe_stored_error(stored) == (
+        assert errors.describe_stored_error(stored) == (
             "已尝试 5 次，不再重试：未重新发送（服务商未收到这条短信。）："
             "短信中的验证码只保存在内存中，请重新获取验证码。"
         )
@@ -1376,7 +1378,7 @@ def test_client_errors_stored_as_reasons_are_translated(sandbox):
     stored["refused"] = client_error(sandbox.url, app_secret="changed-in-the-console")
 
     with translation.override("zh-hans"):
-        chinese = {name: common.describe_stored_error(text) for name, text in stored.items()}
+        chinese = {name: errors.describe_stored_error(text) for name, text in stored.items()}
 
     assert chinese["not sent"].startswith(
         f"无法连接 {CLOSED_PORT_URL}/account/balance.do，请求未发出（"
@@ -1394,7 +1396,7 @@ def test_client_errors_stored_as_reasons_are_translated(sandbox):
         assert chinese[name] != text, name
         if name != "refused":
             with translation.override("en"):
-                assert common.describe_stored_error(text) == text
+                assert errors.describe_stored_error(text) == text
 
 
 def test_number_errors_stored_for_a_batch_are_translated():
@@ -1404,21 +1406,21 @@ def test_number_errors_stored_for_a_batch_are_translated():
         return str(caught.value)
 
     with translation.override("zh-hans"):
-        assert common.describe_stored_error(refusal("12345")) == (
+        assert errors.describe_stored_error(refusal("12345")) == (
             "'12345' 不是中国大陆手机号码（以 1[3-9] 开头的 11 位数字）。"
         )
-        assert common.describe_stored_error(refusal("13800138000,13900139000")).endswith(
+        assert errors.describe_stored_error(refusal("13800138000,13900139000")).endswith(
             " 包含多个号码；榛子云每条短信只接受一个号码。"
         )
-        assert common.describe_stored_error(refusal(" ")) == "手机号码为空。"
+        assert errors.describe_stored_error(refusal(" ")) == "手机号码为空。"
 
 
 def test_unknown_stored_texts_are_shown_as_they_were_stored():
     with translation.override("zh-hans"):
         for text in ("", "something else went wrong", "Gave up after many attempts: x"):
-            assert common.describe_stored_error(text) == text
+            assert errors.describe_stored_error(text) == text
         # The shape of a provider error, but not one the client wrote: left alone.
-        assert common.describe_stored_error("Zhenzi error 108 on /x: made up") == (
+        assert errors.describe_stored_error("Zhenzi error 108 on /x: made up") == (
             "Zhenzi error 108 on /x: made up"
         )
 
