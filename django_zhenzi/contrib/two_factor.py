@@ -41,13 +41,12 @@ class ZhenziGateway:
     """
 
     def send_sms(self, device: Any, token: str) -> None:
-        number = str(device.number)
         try:
-            normalize_number(number)
+            number = normalize_number(str(device.number))
         except ZhenziInputError:
             raise ZhenziInputError(
-                f"Two-factor token not sent: {mask_number(number)} is not a mainland China "
-                "mobile number, the only kind Zhenzi sends to.",
+                f"Two-factor token not sent: {mask_number(str(device.number))} is not a mainland "
+                "China mobile number, the only kind Zhenzi sends to.",
                 field="number",
             ) from None
         try:
