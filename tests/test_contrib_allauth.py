@@ -44,6 +44,7 @@ pytestmark = [pytest.mark.urls("tests.integration_urls"), pytest.mark.django_db(
 def zhenzi(sandbox, settings):
     """Codes go to the sandbox; allauth's own rate limits (in the cache) start empty."""
     settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url, "CODE_MESSAGE": CODE_MESSAGE}
+    settings.ACCOUNT_ADAPTER = "django_zhenzi.contrib.allauth.adapter.ZhenziAccountAdapter"
     cache.clear()
     yield sandbox
     cache.clear()

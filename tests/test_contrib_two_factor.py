@@ -40,6 +40,7 @@ pytestmark = [pytest.mark.urls("tests.integration_urls"), pytest.mark.django_db(
 @pytest.fixture
 def zhenzi(sandbox, settings):
     settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url, "CODE_MESSAGE": CODE_MESSAGE}
+    settings.TWO_FACTOR_SMS_GATEWAY = "django_zhenzi.contrib.two_factor.ZhenziGateway"
     settings.LOGIN_URL = "two_factor:login"
     settings.LOGIN_REDIRECT_URL = "/done/"
     return sandbox
