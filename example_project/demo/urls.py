@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.urls import path
 
 from demo import views
@@ -8,3 +9,5 @@ urlpatterns = [
     path("verify/", views.check_code, name="check_code"),
     path("welcome/", views.welcome, name="welcome"),
 ]
+if settings.DEMO_SIGN_IN == "allauth":
+    urlpatterns.append(path("signed-in/", views.signed_in, name="signed_in"))
