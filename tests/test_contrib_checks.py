@@ -9,6 +9,8 @@ import pytest
 from django.core.checks import run_checks
 from django.test import override_settings
 
+from django_zhenzi.contrib.checks import TAG
+
 ADAPTER = "django_zhenzi.contrib.allauth.adapter.ZhenziAccountAdapter"
 GATEWAY = "django_zhenzi.contrib.two_factor.ZhenziGateway"
 WITH_TEXT = {"CODE_MESSAGE": "【测试】您的验证码是{code}，{minutes}分钟内有效。"}
@@ -19,7 +21,7 @@ WITHOUT_CONTENT: dict[str, str] = {}
 def contrib_ids() -> list[str]:
     return sorted(
         message.id
-        for message in run_checks()
+        for message in run_checks(tags=[TAG])
         if message.id and message.id.startswith("django_zhenzi.E1")
     )
 
