@@ -73,7 +73,8 @@ class CheckCode(DemoFlow, CheckCodeView):
             and code.tries >= int(zhenzi_settings.CODE_MAX_TRIES),
             **kwargs,
         )
-        if settings.USE_SANDBOX and sms is not None and sms.message_id and not context["undelivered"]:
+        arrived = sms is not None and sms.message_id and not context["undelivered"]
+        if settings.USE_SANDBOX and arrived:
             context["sandbox_phone"] = sandbox_phone(sms.message_id)
         return context
 
