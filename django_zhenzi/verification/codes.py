@@ -28,7 +28,7 @@ from django.db.models import F
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from django_zhenzi import services
-from django_zhenzi.checks import code_message_is_valid
+from django_zhenzi.code_rules import code_message_is_valid
 from django_zhenzi.client import ZhenziInputError, mask_number, normalize_number
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import CODE_MASK, VerificationCode
