@@ -42,11 +42,11 @@ from django_zhenzi.services.maintenance import (
     CleanupResult,
     MessageLookup,
     RequeueResult,
-    check_backend,
-    delete_old_messages,
+    delete_history_older_than,
     look_up_message,
     requeue_failed,
     status_counts,
+    validate_backend_settings,
 )
 from django_zhenzi.services.policy import Action, decide, retry_delay
 from django_zhenzi.services.reconcile import reconcile
@@ -80,14 +80,13 @@ __all__ = [
     "as_number_list",
     "balance_cache_key",
     "cached_balance",
-    "check_backend",
     "claim",
     "claim_due",
     "claim_unknown",
     "clock",
     "create_messages",
     "decide",
-    "delete_old_messages",
+    "delete_history_older_than",
     "expire_stale_claims",
     "link_orphan_reports",
     "look_up_message",
@@ -105,6 +104,7 @@ __all__ = [
     "send_now",
     "status_counts",
     "sync_statuses",
+    "validate_backend_settings",
     "validate_content",
     "work_batch",
 ]

@@ -37,7 +37,7 @@ MASKED_NOT_RESENT = (
 )
 
 
-def outgoing(message: Message, content: Content | None = None) -> OutgoingSms:
+def outgoing_sms(message: Message, content: Content | None = None) -> OutgoingSms:
     """What to send for ``message``: its stored content, or ``content`` when given."""
     if content is None:
         params = message.template_params or []
@@ -80,7 +80,7 @@ def send_claimed(
         fail(message, token, Status.SENDING, None, MASKED_NOT_RESENT)
         return Action.FAIL
     try:
-        answer = get_backend().send(outgoing(message, content))
+        answer = get_backend().send(outgoing_sms(message, content))
     except ZhenziError as error:
         return record_error(message, token, error)
     except Exception as error:  # a bug or a broken backend: this message fails alone

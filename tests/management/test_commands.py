@@ -663,7 +663,7 @@ def test_cleanup_deletes_old_settled_rows_only(aged_rows):
 
 def test_cleanup_deletes_in_chunks(aged_rows):
     with CaptureQueriesContext(connection) as queries:
-        result = services.delete_old_messages(30, chunk_size=3)
+        result = services.delete_history_older_than(30, chunk_size=3)
 
     assert (result.messages, result.reports) == (4, 4)
     message_deletes = [
@@ -691,7 +691,7 @@ def test_cleanup_deletes_old_codes_and_rate_limit_rows():
             limit=RateLimit.SITE_DAY, subject=str(when), hour=when, count=1, last_refused_at=when
         )
 
-    result = services.delete_old_messages(30)
+    result = services.delete_history_older_than(30)
 
     assert (result.verification_codes, result.rate_limit_rows) == (1, 2)
     assert list(VerificationCode.objects.values_list("expires_at", flat=True)) == [recent]

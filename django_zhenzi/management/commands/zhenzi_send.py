@@ -209,7 +209,7 @@ class Command(ZhenziCommand):
         except ZhenziInputError as invalid:
             raise CommandError(str(invalid)) from invalid
         try:
-            services.check_backend()
+            services.validate_backend_settings()
         except ImproperlyConfigured as wrong:
             raise CommandError(
                 _("The SMS configuration is wrong: {error}").format(error=wrong)

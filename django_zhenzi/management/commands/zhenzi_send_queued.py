@@ -74,7 +74,7 @@ class Command(ZhenziCommand):
                 self.stdout.write(self._summary(result))
 
         try:
-            services.check_backend()
+            services.validate_backend_settings()
         except ImproperlyConfigured as wrong:
             raise CommandError(str(wrong)) from wrong
         try:
