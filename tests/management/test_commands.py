@@ -340,6 +340,23 @@ def test_send_counts_in_singular_and_plural(zhenzi, settings, monkeypatch):
     assert error == "2 numbers were not queued."
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["zhenzi_balance"],
+        ["zhenzi_status", "--sync"],
+        ["zhenzi_status", "0123456789abcdef"],
+        ["zhenzi_send_queued"],
+    ],
+)
+def test_every_command_says_the_configuration_is_wrong(zhenzi, settings, command):
+    settings.ZHENZI = {**settings.ZHENZI, "APP_ID": ""}
+    _, _, error = run_failing(*command)
+    assert error.startswith("The SMS configuration is wrong: settings.ZHENZI['APP_ID'] is not set")
+    assert zhenzi.requests_total == 0
+
+
 @pytest.mark.django_db(transaction=True)
 def test_send_with_missing_configuration_stores_nothing(zhenzi, settings):
     settings.ZHENZI = {**settings.ZHENZI, "APP_ID": ""}

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandError, CommandParser, OutputWrapper
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -208,12 +207,7 @@ class Command(ZhenziCommand):
             )
         except ZhenziInputError as invalid:
             raise CommandError(str(invalid)) from invalid
-        try:
-            services.validate_backend_settings()
-        except ImproperlyConfigured as wrong:
-            raise CommandError(
-                _("The SMS configuration is wrong: {error}").format(error=wrong)
-            ) from wrong
+        services.validate_backend_settings()
 
         sources = [
             (_("argument {n}").format(n=n), raw) for n, raw in enumerate(options["numbers"], 1)
