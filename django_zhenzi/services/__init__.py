@@ -29,7 +29,13 @@ from django_zhenzi.services.claims import (
     release,
 )
 from django_zhenzi.services.compose import create_messages, send_code_message
-from django_zhenzi.services.content import Content, as_number_list, validate_content
+from django_zhenzi.services.content import (
+    Content,
+    Recipients,
+    as_number_list,
+    sort_recipients,
+    validate_content,
+)
 from django_zhenzi.services.dispatch import (
     MASKED_NOT_RESENT,
     PassResult,
@@ -70,6 +76,7 @@ __all__ = [
     "Content",
     "MessageLookup",
     "PassResult",
+    "Recipients",
     "RefreshResult",
     "ReportData",
     "RequeueResult",
@@ -102,6 +109,7 @@ __all__ = [
     "send_claimed",
     "send_code_message",
     "send_now",
+    "sort_recipients",
     "status_counts",
     "sync_statuses",
     "validate_backend_settings",

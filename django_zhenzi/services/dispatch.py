@@ -269,7 +269,7 @@ class SentBuffer:
 
 @dataclass
 class PassResult:
-    """What one pass (a worker's, or a send-now) did."""
+    """What one pass (a worker's, or a send-now) did; ``zhenzi_send`` tallies its run with it."""
 
     sent: int = 0
     failed: int = 0
@@ -298,16 +298,16 @@ class PassResult:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def count(self, message: Message) -> None:
+        """Count ``message`` by where it stands after its attempt: sent, failed, back in the
+        queue (``retried``), or anything else (``unknown``: its outcome is not known here)."""
         if message.status in SENT_STATUSES:
-            attribute = "sent"
+            self.sent += 1
+        elif message.status == Status.FAILED:
+            self.failed += 1
+        elif message.status == Status.QUEUED:
+            self.retried += 1
         else:
-            attribute = {
-                Status.FAILED: "failed",
-                Status.QUEUED: "retried",
-                Status.UNKNOWN: "unknown",
-            }.get(message.status, "")
-        if attribute:
-            setattr(self, attribute, getattr(self, attribute) + 1)
+            self.unknown += 1
 
 
 def send_batch(
