@@ -1,4 +1,13 @@
-"""Persistence and the status rules: Message, StatusReport, BalanceSnapshot, AlertState."""
+"""The app's rows (the status rules are in ``status.py``):
+
+- ``Message``: one SMS to one number, with its status and the provider's answer;
+- ``StatusReport``: every raw delivery report, linked to its message (or an orphan);
+- ``BalanceSnapshot``: the account balance as read at a moment;
+- ``VerificationCode``: a one-time code's hash, purpose, tries and state;
+- ``RateCounter`` and ``RateLimitRefusal``: the abuse limits' counters and refusals (``RateLimit``
+  names the limits);
+- ``AlertState``: whether each operator alert is raised, shared by every process.
+"""
 
 from __future__ import annotations
 

@@ -96,6 +96,15 @@ def normalize_number(number: str | int) -> str:
     return digits
 
 
+def normalized_or_none(number: object) -> str | None:
+    """``normalize_number(number)``, or None when it is not a mainland mobile number: for
+    callers that skip an invalid number rather than stop at it."""
+    try:
+        return normalize_number(number)  # type: ignore[arg-type]
+    except ZhenziInputError:
+        return None
+
+
 def message_length(message: str) -> int:
     """The length the provider counts: UTF-16 code units (an emoji counts two)."""
     return len(message.encode("utf-16-le")) // 2

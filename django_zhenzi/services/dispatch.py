@@ -37,7 +37,7 @@ MASKED_NOT_RESENT = (
 )
 
 
-def outgoing(message: Message, content: Content | None = None) -> OutgoingSms:
+def outgoing_sms(message: Message, content: Content | None = None) -> OutgoingSms:
     """What to send for ``message``: its stored content, or ``content`` when given."""
     if content is None:
         params = message.template_params or []
@@ -80,7 +80,7 @@ def send_claimed(
         fail(message, token, Status.SENDING, None, MASKED_NOT_RESENT)
         return Action.FAIL
     try:
-        answer = get_backend().send(outgoing(message, content))
+        answer = get_backend().send(outgoing_sms(message, content))
     except ZhenziError as error:
         return record_error(message, token, error)
     except Exception as error:  # a bug or a broken backend: this message fails alone
@@ -269,7 +269,7 @@ class SentBuffer:
 
 @dataclass
 class PassResult:
-    """What one pass (a worker's, or a send-now) did."""
+    """What one pass (a worker's, or a send-now) did; ``zhenzi_send`` tallies its run with it."""
 
     sent: int = 0
     failed: int = 0
@@ -298,16 +298,16 @@ class PassResult:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def count(self, message: Message) -> None:
+        """Count ``message`` by where it stands after its attempt: sent, failed, back in the
+        queue (``retried``), or anything else (``unknown``: its outcome is not known here)."""
         if message.status in SENT_STATUSES:
-            attribute = "sent"
+            self.sent += 1
+        elif message.status == Status.FAILED:
+            self.failed += 1
+        elif message.status == Status.QUEUED:
+            self.retried += 1
         else:
-            attribute = {
-                Status.FAILED: "failed",
-                Status.QUEUED: "retried",
-                Status.UNKNOWN: "unknown",
-            }.get(message.status, "")
-        if attribute:
-            setattr(self, attribute, getattr(self, attribute) + 1)
+            self.unknown += 1
 
 
 def send_batch(

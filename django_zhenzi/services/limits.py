@@ -32,9 +32,8 @@ from django.utils.translation import gettext_lazy as _
 
 from django_zhenzi.client import (
     ZhenziError,
-    ZhenziInputError,
     mask_number,
-    normalize_number,
+    normalized_or_none,
     validate_client_ip,
 )
 from django_zhenzi.conf import zhenzi_settings
@@ -117,7 +116,8 @@ def check_send(
     per-IP limit applies only when ``client_ip`` is given. Inside a transaction the counts
     commit (or roll back) with it.
     """
-    wanted = Counter(_valid_numbers(as_number_list(numbers)))
+    valid = (normalized_or_none(number) for number in as_number_list(numbers))
+    wanted = Counter(number for number in valid if number is not None)
     if not wanted:
         return
     ip_subject = subject_for_ip(client_ip) if client_ip not in (None, "") else None
@@ -176,14 +176,6 @@ def subject_for_ip(client_ip: str) -> str:
             return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network(f"{address}/{IPV6_PREFIX}", strict=False))
     return str(address)
-
-
-def _valid_numbers(numbers: list[str | int]) -> Iterator[str]:
-    for number in numbers:
-        try:
-            yield normalize_number(number)
-        except ZhenziInputError:
-            continue
 
 
 def _plan(

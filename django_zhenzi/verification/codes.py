@@ -28,8 +28,13 @@ from django.db.models import F
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from django_zhenzi import services
-from django_zhenzi.checks import code_message_is_valid
-from django_zhenzi.client import ZhenziInputError, mask_number, normalize_number
+from django_zhenzi.client import (
+    ZhenziInputError,
+    mask_number,
+    normalize_number,
+    normalized_or_none,
+)
+from django_zhenzi.code_rules import code_message_is_valid
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import CODE_MASK, VerificationCode
 from django_zhenzi.services import limits
@@ -115,10 +120,10 @@ def check_code(number: str | int, code: str, *, purpose: str = "login") -> bool:
     constant time. Only a right code costs a third query, to mark it used. A number that is not
     a mobile number fails at once, without a query.
     """
-    try:
-        number = normalize_number(number)
-    except ZhenziInputError:
+    valid_number = normalized_or_none(number)
+    if valid_number is None:
         return False
+    number = valid_number
     purpose = _checked_purpose(purpose)
     given_hash = code_hash(number, purpose, "".join(str(code or "").split()))
     moment = services.clock.now()

@@ -38,6 +38,7 @@ from django.utils.http import parse_header_parameters
 from django.utils.translation import gettext_lazy as _
 
 from django_zhenzi.conf import zhenzi_settings
+from django_zhenzi.log import MASK
 from django_zhenzi.models import StatusReport
 from django_zhenzi.services import ReportData
 
@@ -45,7 +46,6 @@ MAX_REPORTS_PER_REQUEST = 1000
 MAX_NESTING = 16
 """Deeper JSON is refused: real reports nest two or three levels."""
 MAX_MESSAGE_ID_LENGTH = StatusReport._meta.get_field("reported_message_id").max_length
-MASK = "[removed]"
 
 MESSAGE_ID_FIELDS = ("messageid", "msgid", "smsmsgid", "smsid", "sid")
 NUMBER_FIELDS = ("tonumber", "number", "mobile", "phone", "phonenumber")

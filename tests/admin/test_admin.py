@@ -23,6 +23,7 @@ from django.utils import timezone, translation
 from django.utils.html import escape
 
 from django_zhenzi import services, signals
+from django_zhenzi.admin import actions as admin_actions
 from django_zhenzi.admin import chart as charts
 from django_zhenzi.admin import errors, pagination, reports
 from django_zhenzi.admin import messages as history
@@ -647,7 +648,7 @@ def test_refresh_status_when_the_provider_refuses_explains_the_code(
 def test_refresh_status_checks_a_bounded_number_at_a_time(
     zhenzi, admin_client, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(history, "REFRESH_LIMIT", 1)
+    monkeypatch.setattr(admin_actions, "REFRESH_LIMIT", 1)
     sent = sent_through_sandbox(["13800138000", "13900139000"], django_capture_on_commit_callbacks)
 
     response = run_action(admin_client, "refresh_status", sent)

@@ -340,6 +340,23 @@ def test_send_counts_in_singular_and_plural(zhenzi, settings, monkeypatch):
     assert error == "2 numbers were not queued."
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["zhenzi_balance"],
+        ["zhenzi_status", "--sync"],
+        ["zhenzi_status", "0123456789abcdef"],
+        ["zhenzi_send_queued"],
+    ],
+)
+def test_every_command_says_the_configuration_is_wrong(zhenzi, settings, command):
+    settings.ZHENZI = {**settings.ZHENZI, "APP_ID": ""}
+    _, _, error = run_failing(*command)
+    assert error.startswith("The SMS configuration is wrong: settings.ZHENZI['APP_ID'] is not set")
+    assert zhenzi.requests_total == 0
+
+
 @pytest.mark.django_db(transaction=True)
 def test_send_with_missing_configuration_stores_nothing(zhenzi, settings):
     settings.ZHENZI = {**settings.ZHENZI, "APP_ID": ""}
@@ -663,7 +680,7 @@ def test_cleanup_deletes_old_settled_rows_only(aged_rows):
 
 def test_cleanup_deletes_in_chunks(aged_rows):
     with CaptureQueriesContext(connection) as queries:
-        result = services.delete_old_messages(30, chunk_size=3)
+        result = services.delete_history_older_than(30, chunk_size=3)
 
     assert (result.messages, result.reports) == (4, 4)
     message_deletes = [
@@ -691,7 +708,7 @@ def test_cleanup_deletes_old_codes_and_rate_limit_rows():
             limit=RateLimit.SITE_DAY, subject=str(when), hour=when, count=1, last_refused_at=when
         )
 
-    result = services.delete_old_messages(30)
+    result = services.delete_history_older_than(30)
 
     assert (result.verification_codes, result.rate_limit_rows) == (1, 2)
     assert list(VerificationCode.objects.values_list("expires_at", flat=True)) == [recent]

@@ -224,7 +224,7 @@ def test_expired_claim_counts_as_ambiguous(sandbox, settings, clock):
     message = send_sms("13800138000", "【测试】通知", queue=True)
     token = services.new_claim_token()
     (claimed,) = services.claim_due(token, 10)  # a worker claims it, sends it, then dies
-    get_backend().send(services.dispatch.outgoing(claimed))
+    get_backend().send(services.dispatch.outgoing_sms(claimed))
     clock.move(61)
 
     services.run_workers()

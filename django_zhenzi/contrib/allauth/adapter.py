@@ -21,7 +21,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest
 from django.utils.translation import gettext
 
-from django_zhenzi.client import ZhenziInputError, normalize_number
+from django_zhenzi.client import normalize_number, normalized_or_none
 from django_zhenzi.contrib.allauth.forms import REFUSAL_ATTRIBUTE, MainlandPhoneField
 from django_zhenzi.contrib.allauth.models import UserPhone
 from django_zhenzi.models import Status
@@ -117,9 +117,8 @@ class ZhenziAccountAdapter(DefaultAccountAdapter):
         self.set_phone(user, phone, True)
 
     def get_user_by_phone(self, phone: str) -> AbstractBaseUser | None:
-        try:
-            number = normalize_number(phone)
-        except ZhenziInputError:
+        number = normalized_or_none(phone)
+        if number is None:
             return None
         found = UserPhone.objects.select_related("user").filter(verified_number=number).first()
         return None if found is None else found.user
