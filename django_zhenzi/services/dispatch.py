@@ -83,7 +83,8 @@ def send_claimed(
         fail(message, token, Status.SENDING, None, MASKED_NOT_RESENT)
         return Action.FAIL
     try:
-        answer = (backend or get_backend()).send(outgoing(message, content))
+        sender = get_backend() if backend is None else backend
+        answer = sender.send(outgoing(message, content))
     except ZhenziError as error:
         return record_error(message, token, error, given_backend=backend is not None)
     except Exception as error:  # a bug or a broken backend: this message fails alone

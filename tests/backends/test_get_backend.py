@@ -130,8 +130,8 @@ def test_an_empty_account_option_is_refused(option):
         get_backend(**{option: ""})
 
 
-def test_the_secret_given_as_an_option_shows_nowhere(settings, other):
-    backend = other_backend(other)
+def test_the_secret_given_as_an_option_shows_nowhere(settings):
+    backend = get_backend(api_url="http://127.0.0.1:9", app_id=OTHER_ID, app_secret=OTHER_SECRET)
     shown = [repr(backend), repr(vars(backend)), repr(vars(backend.client))]
     assert OTHER_ID in repr(backend)
     assert not [text for text in shown if OTHER_SECRET in text]

@@ -31,6 +31,7 @@ def run_python(code: str) -> str:
     return done.stdout
 
 
+@pytest.mark.slow  # a new interpreter
 def test_importing_the_package_imports_no_django():
     shown = run_python(
         """
@@ -46,6 +47,7 @@ def test_importing_the_package_imports_no_django():
     assert shown.splitlines() == ["[]", "['check_code', 'get_backend', 'send_code', 'send_sms']"]
 
 
+@pytest.mark.slow  # a new interpreter
 def test_the_client_works_without_django_and_its_errors_are_the_public_ones():
     shown = run_python(
         """
