@@ -124,12 +124,12 @@ class ZhenziClient:
         self,
         api_url: str,
         app_id: str,
-        app_secret: str,
+        app_secret: str | Secret,
         *,
         timeout: float | tuple[float, float] = 10.0,
         pool_size: int = 10,
     ) -> None:
-        self._app_secret = Secret(app_secret)
+        self._app_secret = app_secret if isinstance(app_secret, Secret) else Secret(app_secret)
         del app_secret  # out of this frame's locals, should a line below raise
         self.api_url = api_url.rstrip("/")
         self.app_id = app_id

@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.db import transaction
 
 from django_zhenzi import signals
+from django_zhenzi.backends import BaseSmsBackend
 from django_zhenzi.client import ZhenziInputError, check_number_characters, normalize_number
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import Message, Status, VerificationCode
@@ -20,14 +21,19 @@ _MAX_STORED_NUMBER = Message._meta.get_field("number").max_length
 
 
 def create_messages(
-    numbers: str | int | Iterable[str | int], content: Content, *, queue: bool
+    numbers: str | int | Iterable[str | int],
+    content: Content,
+    *,
+    queue: bool,
+    backend: BaseSmsBackend | None = None,
 ) -> list[Message]:
     """One row per number, in order. A bad number in a batch gets a ``failed`` row with the
     reason and the others go on; a single bad number raises ZhenziInputError, storing nothing.
 
     Non-queued messages are sent once the surrounding transaction commits (at once outside one).
     Until then they are held back from workers for CLAIM_TIMEOUT, so a worker takes them only
-    if this process dies before it sends them.
+    if this process dies before it sends them. ``backend`` sends them instead of the settings'
+    (see ``dispatch.send_claimed``).
     """
     given = as_number_list(numbers)
     if not given:
@@ -63,7 +69,7 @@ def create_messages(
     if not queue:
         # bulk_create does not return primary keys on every database: look them up by messageId.
         message_ids = [row.message_id for row in rows if row.status == Status.QUEUED]
-        transaction.on_commit(lambda: send_now(message_ids))
+        transaction.on_commit(lambda: send_now(message_ids, backend=backend))
     return rows
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from django.db.models import Q
 
 from django_zhenzi import signals
-from django_zhenzi.backends import OutgoingSms, get_backend
+from django_zhenzi.backends import BaseSmsBackend, OutgoingSms, get_backend
 from django_zhenzi.client import ZhenziAPIError, ZhenziError, ZhenziInputError
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import Message
@@ -68,6 +68,7 @@ def send_claimed(
     *,
     content: Content | None = None,
     sent: SentBuffer | None = None,
+    backend: BaseSmsBackend | None = None,
 ) -> Action | None:
     """Send one message ``token`` has claimed and record the outcome; None when the provider
     accepted it, else what the policy did with it.
@@ -75,14 +76,17 @@ def send_claimed(
     ``content`` replaces the stored content (which is then a mask, see ``send_code_message``);
     without it a masked message fails rather than send its mask. A success is recorded at once,
     or handed to ``sent`` to be recorded with others in one UPDATE.
+
+    ``backend`` (a caller's, for this send) replaces this thread's backend for the settings.
     """
     if content is None and message.content_masked:
         fail(message, token, Status.SENDING, None, MASKED_NOT_RESENT)
         return Action.FAIL
     try:
-        answer = get_backend().send(outgoing_sms(message, content))
+        sender = get_backend() if backend is None else backend
+        answer = sender.send(outgoing_sms(message, content))
     except ZhenziError as error:
-        return record_error(message, token, error)
+        return record_error(message, token, error, given_backend=backend is not None)
     except Exception as error:  # a bug or a broken backend: this message fails alone
         logger.exception("Sending %s failed unexpectedly", message.message_id)
         fail(message, token, Status.SENDING, None, f"{type(error).__name__}: {error}")
@@ -105,11 +109,21 @@ def send_claimed(
     return None
 
 
-def record_error(message: Message, token: str, error: ZhenziError) -> Action:
-    """Apply the policy's decision for ``error`` to a message being sent."""
+def record_error(
+    message: Message, token: str, error: ZhenziError, *, given_backend: bool = False
+) -> Action:
+    """Apply the policy's decision for ``error`` to a message being sent.
+
+    Sent through a ``given_backend`` (a caller's), the message fails instead of going to the
+    workers: they would retry, or reconcile, through the settings' backend, perhaps another
+    account. One that may have been sent keeps its ``maybe_sent`` mark.
+    """
     decision = decide(error)
     code = error.code if isinstance(error, ZhenziAPIError) else None
     text = str(error)
+    if given_backend and decision.action is not Action.FAIL:
+        fail(message, token, Status.SENDING, code, text, maybe_sent=decision.maybe_sent)
+        return Action.FAIL
     if decision.action is Action.RECONCILE:
         move(
             message,
@@ -311,9 +325,14 @@ class PassResult:
 
 
 def send_batch(
-    batch: Sequence[Message], token: str, *, stop: threading.Event | None = None
+    batch: Sequence[Message],
+    token: str,
+    *,
+    stop: threading.Event | None = None,
+    backend: BaseSmsBackend | None = None,
 ) -> PassResult:
-    """Send a claimed batch in order under one renewed claim.
+    """Send a claimed batch in order under one renewed claim (through ``backend`` when given,
+    see ``send_claimed``).
 
     What was not tried goes back to the queue when ``stop`` is set, and when the provider
     refuses the account itself (the policy's PAUSE): every further message would get the same
@@ -332,7 +351,7 @@ def send_batch(
             if not claim_held.holds(message):
                 continue  # taken for a dead sender's: another worker reconciles it
             tried.append(message)
-            if send_claimed(message, token, sent=sent) is Action.PAUSE:
+            if send_claimed(message, token, sent=sent, backend=backend) is Action.PAUSE:
                 result.paused = message.error_text
                 result.released += release(batch[index + 1 :], token)
                 break
@@ -343,8 +362,9 @@ def send_batch(
     return result
 
 
-def send_now(message_ids: Sequence[str]) -> PassResult:
-    """Claim the given queued messages, due or not, and send them in this thread."""
+def send_now(message_ids: Sequence[str], *, backend: BaseSmsBackend | None = None) -> PassResult:
+    """Claim the given queued messages, due or not, and send them in this thread (through
+    ``backend`` when given)."""
     token = new_claim_token()
     batch = claim(Q(message_id__in=message_ids), token, limit=len(message_ids), due_only=False)
-    return send_batch(batch, token)
+    return send_batch(batch, token, backend=backend)

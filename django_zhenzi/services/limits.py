@@ -27,16 +27,14 @@ from datetime import datetime, timedelta
 
 from django.db import DatabaseError, OperationalError, connections, router, transaction
 from django.db.models import Case, F, Model, Q, Value, When
-from django.utils.text import format_lazy
-from django.utils.translation import gettext_lazy as _
 
 from django_zhenzi.client import (
-    ZhenziError,
     mask_number,
     normalized_or_none,
     validate_client_ip,
 )
 from django_zhenzi.conf import zhenzi_settings
+from django_zhenzi.exceptions import RateLimited
 from django_zhenzi.models import RateCounter, RateLimit, RateLimitRefusal
 from django_zhenzi.services import clock
 from django_zhenzi.services.content import as_number_list
@@ -80,29 +78,6 @@ RULES: dict[RateLimit, Rule] = {
         Rule(RateLimit.SITE_DAY, "LIMIT_SITE_PER_DAY", DAY),
     )
 }
-
-
-class RateLimited(ZhenziError):
-    """A limit refused the send: nothing was stored or sent.
-
-    ``limit`` names it (a :class:`~django_zhenzi.models.RateLimit`), ``subject`` is what it
-    counts (the number, the client IP or network, ``""`` for the site) and ``retry_after`` the
-    whole seconds until it allows a send again.
-    """
-
-    def __init__(self, limit: RateLimit, subject: str, retry_after: int) -> None:
-        self.limit = limit
-        self.subject = subject
-        self.retry_after = retry_after
-        super().__init__(
-            str(
-                format_lazy(
-                    _("Refused by the limit on {limit}; try again in {seconds} seconds."),
-                    limit=limit.label,
-                    seconds=retry_after,
-                )
-            )
-        )
 
 
 def check_send(
