@@ -148,6 +148,7 @@ class MessageAdmin(ReadOnlyModelAdmin):
             {
                 "fields": (
                     "error_code",
+                    "error_kind",
                     "error_explanation",
                     "error_description",
                     "provider_answer",
