@@ -8,7 +8,8 @@ actually sent and the most the limits allow; exits non-zero if more were sent.
     .venv/bin/python benchmarks/attack_codes.py [--set LIMIT_SITE_PER_DAY=5000 ...]
 
 It creates and drops a test database (SQLite, or DATABASE_URL as in the test suite). The clock is
-simulated (``services.clock.now``), so one hour of attack runs in about a minute; ``--seconds 0``
+simulated (``services.clock.stopped``), so one hour of attack runs in about a minute;
+``--seconds 0``
 sends every request at one instant.
 """
 
@@ -186,15 +187,12 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_test_environment()
     databases = setup_databases(verbosity=0, interactive=False)
-    moment = [services.clock.now()]
-    real_now = services.clock.now
-    services.clock.now = lambda: moment[0]
     try:
         zhenzi = {**settings.ZHENZI, "BACKEND": LOCMEM, "CODE_MESSAGE": CODE_MESSAGE, **overrides}
-        with override_settings(ZHENZI=zhenzi):
+        with override_settings(ZHENZI=zhenzi), services.clock.stopped() as clock:
             result = run_attack(
                 Client(),
-                lambda value: moment.__setitem__(0, value),
+                lambda value: setattr(clock, "moment", value),
                 requests=options.requests,
                 ips=options.ips,
                 numbers=options.numbers,
@@ -202,7 +200,6 @@ def main(argv: list[str] | None = None) -> int:
                 seed=options.seed,
             )
     finally:
-        services.clock.now = real_now
         teardown_databases(databases, verbosity=0)
         teardown_test_environment()
     print(result.report())

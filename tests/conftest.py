@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 
 import pytest
 from django.conf import settings
@@ -17,6 +16,16 @@ from pytest_django import DjangoDbBlocker
 from django_zhenzi import services, signals
 from django_zhenzi.sandbox import Sandbox
 from tests.private_postgres import PostgresNotInstalled, PrivatePostgres
+
+#: Fixtures that start a server or a process: a test using one belongs to the full suite, not to
+#: the fast tier (``pytest -m "not slow"``: locmem and direct service calls only).
+PROCESS_FIXTURES = frozenset({"sandbox", "live_server", "private_postgres"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -48,19 +57,11 @@ def _default_language() -> Iterator[None]:
 
 
 @pytest.fixture
-def clock(monkeypatch):
+def clock() -> Iterator[services.clock.StoppedClock]:
     """The services' clock, stopped at the test's start; the test moves it with
-    ``clock.move(seconds)`` or sets ``clock.moment``."""
-
-    class Clock:
-        moment = services.clock.now()
-
-        def move(self, seconds: float) -> None:
-            self.moment += timedelta(seconds=seconds)
-
-    stopped = Clock()
-    monkeypatch.setattr(services.clock, "now", lambda: stopped.moment)
-    return stopped
+    ``clock.move(seconds)`` or ``clock.at(seconds_from_start)``, or sets ``clock.moment``."""
+    with services.clock.stopped() as stopped:
+        yield stopped
 
 
 @pytest.fixture

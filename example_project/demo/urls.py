@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.urls import path
 
 from demo import views
@@ -8,3 +9,5 @@ urlpatterns = [
     path("verify/", views.check_code, name="check_code"),
     path("welcome/", views.welcome, name="welcome"),
 ]
+if getattr(settings, "DEMO_SIGN_IN", "codes") == "allauth":  # tests run demo pages without it
+    urlpatterns.append(path("signed-in/", views.signed_in, name="signed_in"))

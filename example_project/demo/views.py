@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import requests
 from django.conf import settings
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -92,6 +93,15 @@ def welcome(request: HttpRequest) -> HttpResponse:
     if not number:
         return redirect("demo:request_code")
     return render(request, "demo/welcome.html", {"number": number})
+
+
+@login_required
+def signed_in(request: HttpRequest) -> HttpResponse:
+    """Where django-allauth's sign-in lands (DEMO_SIGN_IN=allauth)."""
+    from allauth.account.adapter import get_adapter
+
+    phone = get_adapter(request).get_phone(request.user)
+    return render(request, "demo/signed_in.html", {"number": phone[0] if phone else ""})
 
 
 def sandbox_phone(message_id: str) -> dict[str, str]:

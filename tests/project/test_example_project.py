@@ -39,6 +39,9 @@ from django_zhenzi.models import RateCounter, Status
 from django_zhenzi.sandbox import Sandbox
 from tests.paths import REPO
 
+#: Every test here starts a sandbox server or a process: the full suite only.
+pytestmark = pytest.mark.slow
+
 EXAMPLE = REPO / "example_project"
 MANAGE = EXAMPLE / "manage.py"
 ENV_EXAMPLE = EXAMPLE / ".env.example"

@@ -37,6 +37,9 @@ from django_zhenzi.sandbox import FAULT_KINDS, Sandbox, add_arguments, sandbox_f
 from django_zhenzi.sandbox.cli import main
 from tests.paths import REPO
 
+#: Every test here starts a sandbox server or a process: the full suite only.
+pytestmark = pytest.mark.slow
+
 APP_ID = "test-app"
 APP_SECRET = "test-secret-value"
 CREDENTIALS = {"appId": APP_ID, "appSecret": APP_SECRET}

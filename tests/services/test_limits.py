@@ -222,6 +222,7 @@ def test_every_send_can_go_through_the_limits(limited, clock):
 # --- Concurrency ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_codes_to_many_numbers_keep_the_site_cap(settings):
     settings.ZHENZI = {
@@ -307,14 +308,12 @@ def test_the_code_request_page(settings):
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_an_attack_on_the_page_stays_within_the_limits(settings, monkeypatch):
+def test_an_attack_on_the_page_stays_within_the_limits(settings, clock):
     settings.ZHENZI = {**settings.ZHENZI, "BACKEND": LOCMEM, "CODE_MESSAGE": CODE_MESSAGE}
-    moment = [services.clock.now()]
-    monkeypatch.setattr(services.clock, "now", lambda: moment[0])
 
     result = attack_codes.run_attack(
         Client(),
-        lambda value: moment.__setitem__(0, value),
+        lambda value: setattr(clock, "moment", value),
         requests=600,
         ips=12,
         numbers=60,

@@ -13,18 +13,18 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import datetime, timedelta
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.db import connection, connections, transaction
 from django.db.models import Min
-from django.utils import timezone
 
 from django_zhenzi import services
 from django_zhenzi.models import Message, Status
 from django_zhenzi.sandbox import Sandbox
+from django_zhenzi.services.clock import StoppedClock
 from tests.workers import (
     finish,
     queue_messages,
@@ -41,26 +41,6 @@ FAULT_RATE = 0.2
 SEED = 20240601
 
 
-class Clock:
-    """The services' clock, moved by the test instead of waiting for retry times."""
-
-    def __init__(self) -> None:
-        self.moment = timezone.now()
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def advance(self, seconds: float) -> None:
-        self.moment += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock(monkeypatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(services.clock, "now", clock.now)
-    return clock
-
-
 @pytest.fixture
 def faulty_sandbox() -> Iterator[Sandbox]:
     """A sandbox whose fault rolls are seeded, holding "timeout" requests for 1 s only."""
@@ -74,7 +54,7 @@ def use_sandbox(settings, sandbox: Sandbox, **zhenzi: float | int) -> None:
     settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url, **zhenzi}
 
 
-def drain(clock: Clock, *, concurrency: int = 1, max_passes: int = 60) -> None:
+def drain(clock: StoppedClock, *, concurrency: int = 1, max_passes: int = 60) -> None:
     """Run worker passes until no message is left to act on, moving the clock to the next due
     time between passes. Fails if a pass leaves a message ``sending``."""
     for _ in range(max_passes):
@@ -352,11 +332,11 @@ def test_a_slow_batch_is_not_sent_again_by_another_worker(sandbox, settings, clo
     assert claim.holds(batch[0])
     services.send_claimed(batch[0], slow_token)
 
-    clock.advance(61)  # the slow worker is still busy when another one passes...
+    clock.move(61)  # the slow worker is still busy when another one passes...
     services.run_workers()  # ...takes its claims for a dead worker's, finds nothing yet
-    clock.advance(601)  # past RECONCILE_SETTLE: still not found, so requeued
+    clock.move(601)  # past RECONCILE_SETTLE: still not found, so requeued
     services.run_workers()
-    clock.advance(2)
+    clock.move(2)
     assert services.run_workers().sent == 2  # ...and sends them
     for message in batch[1:]:  # the slow worker goes on with its batch, as work_batch does
         if claim.holds(message):

@@ -105,7 +105,7 @@ def test_rollback_sends_nothing(locmem, django_capture_on_commit_callbacks):
     assert django_zhenzi.outbox == []
 
 
-def test_retry_schedule_with_controlled_time(sandbox, settings, monkeypatch):
+def test_retry_schedule_with_controlled_time(sandbox, settings, clock):
     settings.ZHENZI = {
         **settings.ZHENZI,
         "API_URL": sandbox.url,
@@ -113,8 +113,6 @@ def test_retry_schedule_with_controlled_time(sandbox, settings, monkeypatch):
         "RETRY_DELAY": 10,
         "RETRY_MAX_DELAY": 25,
     }
-    clock = [services.clock.now()]
-    monkeypatch.setattr(services.clock, "now", lambda: clock[0])
     message = send_sms("13800138000", "【测试】通知", queue=True)
     delays = []
     for _ in range(3):
@@ -123,9 +121,9 @@ def test_retry_schedule_with_controlled_time(sandbox, settings, monkeypatch):
         message.refresh_from_db()
         assert message.status == Status.QUEUED
         assert message.error_code == 1000
-        delays.append((message.next_attempt_at - clock[0]).total_seconds())
+        delays.append((message.next_attempt_at - clock.moment).total_seconds())
         assert services.run_workers().claimed == 0  # not due yet
-        clock[0] = message.next_attempt_at
+        clock.moment = message.next_attempt_at
     assert 5 <= delays[0] <= 10
     assert 10 <= delays[1] <= 20
     assert 12.5 <= delays[2] <= 25  # capped at RETRY_MAX_DELAY
@@ -171,12 +169,7 @@ def test_a_refused_secret_pauses_sending_and_stays_out_of_the_error(sandbox, set
     assert "wrong" not in message.error_text.replace("Wrong appSecret", "")
 
 
-def later(monkeypatch, seconds: float) -> None:
-    moment = services.clock.now() + timedelta(seconds=seconds)
-    monkeypatch.setattr(services.clock, "now", lambda: moment)
-
-
-def test_ambiguous_outcome_is_reconciled_not_resent(sandbox, settings, monkeypatch):
+def test_ambiguous_outcome_is_reconciled_not_resent(sandbox, settings, clock):
     settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url, "RECONCILE_DELAY": 60}
     message = send_sms("13800138000", "【测试】通知", queue=True)
     sandbox.fail_next("cut")
@@ -186,7 +179,7 @@ def test_ambiguous_outcome_is_reconciled_not_resent(sandbox, settings, monkeypat
     assert message.status == Status.UNKNOWN
     assert "may have been processed" in message.error_text
 
-    later(monkeypatch, 61)
+    clock.move(61)
     assert services.run_workers().reconciled == 1
     message.refresh_from_db()
     assert message.status == Status.SENT
@@ -194,7 +187,7 @@ def test_ambiguous_outcome_is_reconciled_not_resent(sandbox, settings, monkeypat
     assert sandbox.request_count(message.message_id) == 1
 
 
-def test_ambiguous_outcome_not_received_is_sent_again(sandbox, settings, monkeypatch):
+def test_ambiguous_outcome_not_received_is_sent_again(sandbox, settings, clock):
     settings.ZHENZI = {
         **settings.ZHENZI,
         "API_URL": sandbox.url,
@@ -207,17 +200,17 @@ def test_ambiguous_outcome_not_received_is_sent_again(sandbox, settings, monkeyp
     services.run_workers()
     message.refresh_from_db()
     assert message.status == Status.UNKNOWN
-    later(monkeypatch, 61)
+    clock.move(61)
     services.run_workers()  # not found yet: within the settle window, asked again later
     message.refresh_from_db()
     assert message.status == Status.UNKNOWN
     assert message.maybe_sent == "no_answer"
-    later(monkeypatch, 601)
+    clock.move(601)
     services.run_workers()  # still not found once settled: queued again, due a second later
     message.refresh_from_db()
     assert (message.status, message.maybe_sent) == (Status.QUEUED, "")
     assert sandbox.request_count(message.message_id) == 1
-    later(monkeypatch, 603)
+    clock.move(603)
     services.run_workers()
 
     message.refresh_from_db()
@@ -227,13 +220,13 @@ def test_ambiguous_outcome_not_received_is_sent_again(sandbox, settings, monkeyp
     assert message.attempts == 2
 
 
-def test_expired_claim_counts_as_ambiguous(sandbox, settings, monkeypatch):
+def test_expired_claim_counts_as_ambiguous(sandbox, settings, clock):
     settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url, "CLAIM_TIMEOUT": 60}
     message = send_sms("13800138000", "【测试】通知", queue=True)
     token = services.new_claim_token()
     (claimed,) = services.claim_due(token, 10)  # a worker claims it, sends it, then dies
     get_backend().send(services.dispatch.outgoing(claimed))
-    later(monkeypatch, 61)
+    clock.move(61)
 
     services.run_workers()
 
@@ -386,7 +379,7 @@ def test_a_failing_pass_is_logged_and_the_loop_goes_on(locmem, monkeypatch, capl
     assert "the database went away" in caplog.text
 
 
-def test_a_buffered_success_is_recorded_once_it_is_old(locmem, monkeypatch):
+def test_a_buffered_success_is_recorded_once_it_is_old(locmem, clock):
     message = send_sms("13800138000", "【测试】通知", queue=True)
     token = services.new_claim_token()
     (claimed,) = services.claim_due(token, 10)
@@ -396,7 +389,7 @@ def test_a_buffered_success_is_recorded_once_it_is_old(locmem, monkeypatch):
     message.refresh_from_db()
     assert message.status == Status.SENDING
 
-    later(monkeypatch, 2)
+    clock.move(2)
     buffer.flush_if_old()
 
     message.refresh_from_db()

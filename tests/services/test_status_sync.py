@@ -26,21 +26,6 @@ NEVER = 10**6  # seconds: a report_delay the provider never reaches during a tes
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """The services' clock, stopped; the test moves it."""
-
-    class Clock:
-        start = moment = services.clock.now()
-
-        def at(self, seconds: float) -> None:
-            self.moment = self.start + timedelta(seconds=seconds)
-
-    stopped = Clock()
-    monkeypatch.setattr(services.clock, "now", lambda: stopped.moment)
-    return stopped
-
-
-@pytest.fixture
 def zhenzi(settings, sandbox):
     settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url, "STATUS_SYNC_AFTER": SYNC_AFTER}
     return sandbox

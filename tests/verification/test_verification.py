@@ -609,6 +609,7 @@ def run_in_threads(count: int, work) -> list:
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_fifty_concurrent_requests_send_one_code(settings):
     settings.ZHENZI = {**settings.ZHENZI, "BACKEND": LOCMEM, "CODE_MESSAGE": CODE_MESSAGE}

@@ -815,6 +815,7 @@ methods = st.sampled_from(["POST"] * 6 + ["GET", "PUT", "PATCH", "DELETE", "HEAD
 tokens = st.sampled_from([TOKEN] * 6 + [None, "wrong-callback-token-ccccccccc", "%00"])
 
 
+@pytest.mark.slow
 @hypothesis_settings(
     max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -831,6 +832,7 @@ def test_generated_requests_never_fail_with_500(method, token, content_type, bod
     assert (stored > 0) == (response.status_code == 200)
 
 
+@pytest.mark.slow
 @hypothesis_settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
