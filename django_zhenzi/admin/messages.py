@@ -20,7 +20,6 @@ from django_zhenzi.admin.actions import MessageActions
 from django_zhenzi.admin.base import ReadOnlyModelAdmin
 from django_zhenzi.admin.display import clipped, status_badge, time_column
 from django_zhenzi.admin.errors import (
-    describe_stored_error,
     explain_code,
     explain_code_sentence,
 )
@@ -29,6 +28,7 @@ from django_zhenzi.admin.reports import StatusReportInline
 from django_zhenzi.admin.sending import send_messages
 from django_zhenzi.admin.summary import StatusSummary
 from django_zhenzi.models import Message, Status
+from django_zhenzi.reasons import ErrorKind
 
 #: How many template IDs the template filter offers.
 TEMPLATE_FILTER_CHOICES = 50
@@ -135,6 +135,7 @@ class MessageAdmin(MessageActions, ReadOnlyModelAdmin):
             {
                 "fields": (
                     "error_code",
+                    "error_kind",
                     "error_explanation",
                     "error_description",
                     "provider_answer",
@@ -196,18 +197,26 @@ class MessageAdmin(MessageActions, ReadOnlyModelAdmin):
                 message.provider_status,
                 title=gettext("The provider's status word in the delivery report"),
             )
-        if message.error_code is not None:
+        if message.error_code is not None and not self._duplicate(message):
             meaning, hint = explain_code(message.error_code)
             return clipped(f"{message.error_code} {meaning}", title=hint)
         if message.error_text:
-            described = describe_stored_error(message.error_text)
+            described = message.error_reason
             return clipped(Truncator(described).chars(ERROR_EXCERPT_LENGTH), title=described)
         return ""
+
+    @staticmethod
+    def _duplicate(message: Message) -> bool:
+        """A refused repeat of the messageId: its code (100) says "parameter format error",
+        its kind says what happened."""
+        return message.error_kind == ErrorKind.DUPLICATE_MESSAGE_ID
 
     @admin.display(description=_("what the error code means"))
     def error_explanation(self, message: Message) -> str:
         if message.error_code is None:
             return self.get_empty_value_display()  # the page would show None as "None"
+        if self._duplicate(message):
+            return message.error_reason
         return explain_code_sentence(message.error_code)
 
     @admin.display(description=Message._meta.get_field("error_text").verbose_name)
@@ -216,7 +225,7 @@ class MessageAdmin(MessageActions, ReadOnlyModelAdmin):
         when they differ (it is what logs and other tools show)."""
         if not message.error_text:
             return self.get_empty_value_display()
-        described = describe_stored_error(message.error_text)
+        described = message.error_reason
         if described == message.error_text:
             return described
         return format_html(

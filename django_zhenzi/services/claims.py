@@ -20,11 +20,9 @@ from django.db.models import F, Q
 
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import MaybeSent, Message, Status
+from django_zhenzi.reasons import ErrorKind, Reason
 from django_zhenzi.services import clock
 from django_zhenzi.services.transitions import move_many, serialized_writes
-
-#: Why a message whose claim expired is being reconciled (stored as its error text).
-CLAIM_EXPIRED = "The claim expired before an answer was recorded."
 
 
 def new_claim_token() -> str:
@@ -119,7 +117,7 @@ def expire_stale_claims() -> int:
         maybe_sent=MaybeSent.CLAIM_EXPIRED,
         next_attempt_at=moment,
         where=Q(claimed_at__lt=cutoff),  # not renewed meanwhile
-        error_text=CLAIM_EXPIRED,
+        **Reason.of(ErrorKind.CLAIM_EXPIRED).fields(),
     )
 
 

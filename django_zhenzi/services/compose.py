@@ -7,15 +7,16 @@ from datetime import timedelta
 
 from django.db import transaction
 
-from django_zhenzi import signals
 from django_zhenzi.backends import BaseSmsBackend
 from django_zhenzi.client import ZhenziInputError, check_number_characters, normalize_number
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import Message, Status, VerificationCode
+from django_zhenzi.reasons import Reason
 from django_zhenzi.services import clock
 from django_zhenzi.services.claims import new_claim_token
 from django_zhenzi.services.content import Content, as_number_list
 from django_zhenzi.services.dispatch import send_claimed, send_now
+from django_zhenzi.services.transitions import announce_failure
 
 _MAX_STORED_NUMBER = Message._meta.get_field("number").max_length
 
@@ -60,12 +61,13 @@ def create_messages(
                 raise
             row.number = str(raw)[:_MAX_STORED_NUMBER]
             row.status = Status.FAILED
-            row.error_text = str(error)
+            for name, value in Reason.from_error(error).fields().items():
+                setattr(row, name, value)
         rows.append(row)
     Message.objects.bulk_create(rows)
     for row in rows:
         if row.status == Status.FAILED:
-            signals.message_failed.send_robust(sender=Message, message=row, reason=row.error_text)
+            announce_failure(row)
     if not queue:
         # bulk_create does not return primary keys on every database: look them up by messageId.
         message_ids = [row.message_id for row in rows if row.status == Status.QUEUED]

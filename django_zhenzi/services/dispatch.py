@@ -22,6 +22,7 @@ from django_zhenzi.backends import BaseSmsBackend, OutgoingSms, get_backend
 from django_zhenzi.client import ZhenziAPIError, ZhenziError, ZhenziInputError
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import Message
+from django_zhenzi.reasons import TEMPLATES, ErrorKind, Reason, no_reason
 from django_zhenzi.services import clock
 from django_zhenzi.services.claims import BatchClaim, claim, new_claim_token, release
 from django_zhenzi.services.content import Content
@@ -31,10 +32,8 @@ from django_zhenzi.status import SENT_STATUSES, Status
 
 logger = logging.getLogger("django_zhenzi")
 
-#: Why a code message is never sent a second time.
-MASKED_NOT_RESENT = (
-    "Not sent again: the verification code it carried was kept only in memory; request a new code."
-)
+#: Why a code message is never sent a second time (the English text of its kind).
+MASKED_NOT_RESENT = TEMPLATES[ErrorKind.MASKED_NOT_RESENT]
 
 
 def outgoing_sms(message: Message, content: Content | None = None) -> OutgoingSms:
@@ -42,9 +41,9 @@ def outgoing_sms(message: Message, content: Content | None = None) -> OutgoingSm
     if content is None:
         params = message.template_params or []
         if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+            reason = Reason.of(ErrorKind.BAD_TEMPLATE_PARAMS, params=repr(params))
             raise ZhenziInputError(
-                f"Stored template parameters are not a list of strings: {params!r}",
-                field="template_params",
+                reason.text, field="template_params", kind=reason.kind, params=reason.params
             )
         content = Content(
             text=message.text, template_id=message.template_id, template_params=tuple(params)
@@ -80,7 +79,7 @@ def send_claimed(
     ``backend`` (a caller's, for this send) replaces this thread's backend for the settings.
     """
     if content is None and message.content_masked:
-        fail(message, token, Status.SENDING, None, MASKED_NOT_RESENT)
+        fail(message, token, Status.SENDING, None, Reason.of(ErrorKind.MASKED_NOT_RESENT))
         return Action.FAIL
     try:
         sender = get_backend() if backend is None else backend
@@ -89,7 +88,7 @@ def send_claimed(
         return record_error(message, token, error, given_backend=backend is not None)
     except Exception as error:  # a bug or a broken backend: this message fails alone
         logger.exception("Sending %s failed unexpectedly", message.message_id)
-        fail(message, token, Status.SENDING, None, f"{type(error).__name__}: {error}")
+        fail(message, token, Status.SENDING, None, Reason.unexpected(error))
         return Action.FAIL
     if sent is not None:
         sent.add(message, answer)
@@ -101,8 +100,7 @@ def send_claimed(
         token=token,
         sent_at=clock.now(),
         provider_answer=answer,
-        error_code=None,
-        error_text="",
+        **no_reason(),
     )
     if not accepted:
         record_answer_after_report(message, token, answer)
@@ -120,9 +118,9 @@ def record_error(
     """
     decision = decide(error)
     code = error.code if isinstance(error, ZhenziAPIError) else None
-    text = str(error)
+    reason = Reason.from_error(error)
     if given_backend and decision.action is not Action.FAIL:
-        fail(message, token, Status.SENDING, code, text, maybe_sent=decision.maybe_sent)
+        fail(message, token, Status.SENDING, code, reason, maybe_sent=decision.maybe_sent)
         return Action.FAIL
     if decision.action is Action.RECONCILE:
         move(
@@ -133,21 +131,22 @@ def record_error(
             maybe_sent=decision.maybe_sent,
             next_attempt_at=clock.now() + timedelta(seconds=float(zhenzi_settings.RECONCILE_DELAY)),
             error_code=code,
-            error_text=text,
+            **reason.fields(),
         )
     elif decision.action is Action.PAUSE:
-        pause(message, token, code, text)
+        pause(message, token, code, reason)
     elif decision.action is Action.RETRY:
-        retry_or_fail(message, token, Status.SENDING, code, text)
+        retry_or_fail(message, token, Status.SENDING, code, reason)
     else:
-        fail(message, token, Status.SENDING, code, text)
+        fail(message, token, Status.SENDING, code, reason)
     return decision.action
 
 
-def pause(message: Message, token: str, code: int | None, text: str) -> None:
+def pause(message: Message, token: str, code: int | None, reason: Reason) -> None:
     """The account was refused: the message waits in the queue, the attempt not counted."""
     if message.content_masked:
-        fail(message, token, Status.SENDING, code, f"{MASKED_NOT_RESENT} ({text})")
+        masked = Reason.of(ErrorKind.MASKED_AFTER_ERROR, reason=reason)
+        fail(message, token, Status.SENDING, code, masked)
         return
     move(
         message,
@@ -157,18 +156,24 @@ def pause(message: Message, token: str, code: int | None, text: str) -> None:
         attempts=message.attempts - 1,
         next_attempt_at=clock.now(),
         error_code=code,
-        error_text=text,
+        **reason.fields(),
     )
 
 
 def retry_or_fail(
-    message: Message, token: str, from_status: str, code: int | None, text: str, **changes: Any
+    message: Message,
+    token: str,
+    from_status: str,
+    code: int | None,
+    reason: Reason,
+    **changes: Any,
 ) -> None:
     if message.content_masked:
-        fail(message, token, from_status, code, f"{MASKED_NOT_RESENT} ({text})", **changes)
+        masked = Reason.of(ErrorKind.MASKED_AFTER_ERROR, reason=reason)
+        fail(message, token, from_status, code, masked, **changes)
     elif message.attempts >= int(zhenzi_settings.MAX_ATTEMPTS):
-        reason = f"Gave up after {message.attempts} attempts: {text}"
-        fail(message, token, from_status, code, reason, **changes)
+        gave_up = Reason.of(ErrorKind.GAVE_UP, count=message.attempts, reason=reason)
+        fail(message, token, from_status, code, gave_up, **changes)
     else:
         move(
             message,
@@ -177,13 +182,18 @@ def retry_or_fail(
             token=token,
             next_attempt_at=clock.now() + retry_delay(message.attempts),
             error_code=code,
-            error_text=text,
+            **reason.fields(),
             **changes,
         )
 
 
 def fail(
-    message: Message, token: str, from_status: str, code: int | None, text: str, **changes: Any
+    message: Message,
+    token: str,
+    from_status: str,
+    code: int | None,
+    reason: Reason,
+    **changes: Any,
 ) -> None:
     move(
         message,
@@ -191,7 +201,7 @@ def fail(
         expect=from_status,
         token=token,
         error_code=code,
-        error_text=text,
+        **reason.fields(),
         **changes,
     )
 
@@ -202,7 +212,7 @@ def record_answer_after_report(message: Message, token: str, answer: dict[str, A
         pk=message.pk, claim_token=token, status__in=[Status.DELIVERED, Status.UNDELIVERED]
     )
     with serialized_writes():
-        recorded = overtaken.update(provider_answer=answer, error_code=None, error_text="")
+        recorded = overtaken.update(provider_answer=answer, **no_reason())
     if not recorded:
         return False
     message.refresh_from_db(fields=["status", "sent_at", "provider_status", "status_changed_at"])
@@ -256,8 +266,7 @@ class SentBuffer:
         changes = {
             "sent_at": moment,
             "provider_answer": answer,
-            "error_code": None,
-            "error_text": "",
+            **no_reason(),
         }
         moved = move_many(ids, Status.SENT, expect=Status.SENDING, token=self.token, **changes)
         recorded = set(ids)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import ast
-import importlib
 import re
 import xml.etree.ElementTree as ElementTree
 from datetime import datetime, timedelta
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -22,14 +19,15 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.html import escape
 
-from django_zhenzi import services, signals
+from django_zhenzi import send_sms, services, signals
 from django_zhenzi.admin import actions as admin_actions
 from django_zhenzi.admin import chart as charts
-from django_zhenzi.admin import errors, pagination, reports
 from django_zhenzi.admin import messages as history
+from django_zhenzi.admin import pagination, reports
 from django_zhenzi.admin.send_form import MAX_SEND_NOW, SendForm, split_numbers
-from django_zhenzi.client import ZhenziClient, ZhenziError, ZhenziInputError, normalize_number
+from django_zhenzi.client import ZhenziClient, ZhenziInputError
 from django_zhenzi.models import BalanceSnapshot, Message, Status, StatusReport
+from django_zhenzi.reasons import ErrorKind, Reason
 
 pytestmark = pytest.mark.django_db
 
@@ -240,9 +238,8 @@ def test_stored_error_text_is_translated_in_the_chinese_list(admin_client):
 
 
 def test_message_page_translates_the_stored_error_and_keeps_it_as_stored(admin_client):
-    message = make_message(
-        status=Status.FAILED, error_text="Gave up after 5 attempts: The provider never received it."
-    )
+    gave_up = Reason.of(ErrorKind.GAVE_UP, count=5, reason=Reason.of(ErrorKind.NEVER_RECEIVED))
+    message = make_message(status=Status.FAILED, **gave_up.fields())
     url = f"{MESSAGES_URL}{message.pk}/change/"
 
     chinese = admin_client.get(url, **ZH).content.decode()
@@ -1277,153 +1274,30 @@ def test_our_pages_are_translated_to_chinese(zhenzi, admin_client):
     assert "余额" in html
 
 
-# --- Stored error texts in the page's language ---------------------------------------------------
+# --- Stored errors in the page's language (the catalogue itself: tests/project/test_reasons.py) ---
 
 
-def rendered(node: ast.expr, module: object) -> str | None:
-    """A string expression of a services module with sample values in its placeholders; None
-    for anything else."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    if isinstance(node, ast.Name) and isinstance(getattr(module, node.id, None), str):
-        return getattr(module, node.id)
-    if (
-        isinstance(node, ast.Attribute)
-        and isinstance(node.value, ast.Name)
-        and node.attr == "format"
-        and isinstance(getattr(module, node.value.id, None), str)
-    ):
-        return getattr(module, node.value.id).replace("{error}", "7")
-    if isinstance(node, ast.Call):
-        return rendered(node.func, module)
-    if isinstance(node, ast.JoinedStr):
-        parts = []
-        for value in node.values:
-            if isinstance(value, ast.Constant):
-                parts.append(value.value)
-            else:
-                parts.append(rendered(value.value, module) or "7")
-        return "".join(parts)
-    return None
+def test_a_refused_repeat_of_the_messageid_is_not_called_a_parameter_error(zhenzi, admin_client):
+    message = send_sms("13800138000", "【测试】您的订单已发货", queue=True)
+    with ZhenziClient(zhenzi.url, "test-app", APP_SECRET, timeout=2) as client:
+        client.send(message.number, message.text, message_id=message.message_id)
+    services.run_workers()  # the provider refuses the repeat: code 100, "messageId重复"
+    message.refresh_from_db()
+    assert (message.status, message.error_code) == (Status.UNKNOWN, 100)
+
+    for headers, said in [({}, "already used"), (ZH, "messageId 重复")]:
+        listed = admin_client.get(MESSAGES_URL, **headers).content.decode()
+        page = admin_client.get(f"{MESSAGES_URL}{message.pk}/change/", **headers)
+        # The page shows the client's English as stored too (it says what code 100 means).
+        shown = re.sub(r'<div class="zhenzi-stored">.*?</div>', "", page.content.decode())
+        for html in (listed, shown):
+            assert said in html
+            assert "Parameter format error" not in html and "参数格式错误" not in html
 
 
-#: The services' functions that store their last argument as a message's error text.
-STORING_FUNCTIONS = ("fail", "retry_or_fail", "ask_again")
-
-
-def reasons_the_services_store() -> list[str]:
-    """Every error text the services write themselves: the ``error_text=`` of their moves and
-    the reason given to ``fail``/``retry_or_fail``/``ask_again``."""
-    found = []
-    for path in sorted(Path(services.__file__).parent.glob("*.py")):
-        module = importlib.import_module(f"django_zhenzi.services.{path.stem}")
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call):
-                continue
-            arguments = [keyword.value for keyword in node.keywords if keyword.arg == "error_text"]
-            if isinstance(node.func, ast.Name) and node.func.id in STORING_FUNCTIONS:
-                arguments.append(node.args[-1])
-            # "{type}: {error}" (an unexpected exception) has no words of its own: shown as is.
-            found += [
-                text
-                for text in (rendered(argument, module) for argument in arguments)
-                if text and re.search("[a-z]{3}", text)
-            ]
-    return sorted(set(found))
-
-
-ENGLISH_WORDS = re.compile(r"[A-Za-z]{3,}")
-
-
-def test_every_reason_the_services_store_is_translated():
-    reasons = reasons_the_services_store()
-    assert services.MASKED_NOT_RESENT in reasons
-    assert "The claim expired before an answer was recorded." in reasons
-    assert len(reasons) >= 6
-    for reason in reasons:
-        with translation.override("en"):
-            assert errors.describe_stored_error(reason) == reason  # English is the data itself
-        with translation.override("zh-hans"):
-            chinese = errors.describe_stored_error(reason)
-        assert ENGLISH_WORDS.search(chinese) is None, (reason, chinese)
-
-
-def test_nested_reasons_are_translated_at_every_level():
-    stored = (
-        f"Gave up after 5 attempts: {services.MASKED_NOT_RESENT} (The provider never received it.)"
-    )
-    with translation.override("zh-hans"):
-        assert errors.describe_stored_error(stored) == (
-            "已尝试 5 次，不再重试：未重新发送（服务商未收到这条短信。）："
-            "短信中的验证码只保存在内存中，请重新获取验证码。"
-        )
-
-
-def client_error(url: str, *, app_secret: str = APP_SECRET) -> str:
-    with ZhenziClient(url, "test-app", app_secret, timeout=2) as client:
-        with pytest.raises(ZhenziError) as caught:
-            client.balance()
-    return str(caught.value)
-
-
-def test_client_errors_stored_as_reasons_are_translated(sandbox):
-    stored = {"not sent": client_error(CLOSED_PORT_URL)}
-    sandbox.fail_next("cut")
-    stored["no answer"] = client_error(sandbox.url)
-    sandbox.fail_next("http500")
-    stored["http 500"] = client_error(sandbox.url)
-    sandbox.fail_next("non_json")
-    stored["not json"] = client_error(sandbox.url)
-    stored["http 404"] = client_error(sandbox.url + "/nowhere")
-    stored["refused"] = client_error(sandbox.url, app_secret="changed-in-the-console")
-
-    with translation.override("zh-hans"):
-        chinese = {name: errors.describe_stored_error(text) for name, text in stored.items()}
-
-    assert chinese["not sent"].startswith(
-        f"无法连接 {CLOSED_PORT_URL}/account/balance.do，请求未发出（"
-    )
-    assert "请求可能已被处理" in chinese["no answer"]
-    assert chinese["http 500"] == "/account/balance.do 返回 HTTP 500：服务商可能已处理该请求"
-    assert chinese["not json"] == "/account/balance.do 的应答不是 JSON"
-    assert chinese["http 404"].startswith("/account/balance.do 返回 HTTP 404：请求在处理前即被拒绝")
-    assert chinese["refused"].startswith("榛子云返回错误 110（/account/balance.do）：应用秘钥")
-    assert chinese["refused"].endswith(
-        "检查 AppSecret 是否输入错误，或是否已在用户中心进行了秘钥重置。"
-    )
-    assert "服务商返回：" in chinese["refused"]
-    for name, text in stored.items():
-        assert chinese[name] != text, name
-        if name != "refused":
-            with translation.override("en"):
-                assert errors.describe_stored_error(text) == text
-
-
-def test_number_errors_stored_for_a_batch_are_translated():
-    def refusal(number: str) -> str:
-        with pytest.raises(ZhenziInputError) as caught:
-            normalize_number(number)
-        return str(caught.value)
-
-    with translation.override("zh-hans"):
-        assert errors.describe_stored_error(refusal("12345")) == (
-            "'12345' 不是中国大陆手机号码（以 1[3-9] 开头的 11 位数字）。"
-        )
-        assert errors.describe_stored_error(refusal("13800138000,13900139000")).endswith(
-            " 包含多个号码；榛子云每条短信只接受一个号码。"
-        )
-        assert errors.describe_stored_error(refusal(" ")) == "手机号码为空。"
-
-
-def test_unknown_stored_texts_are_shown_as_they_were_stored():
-    with translation.override("zh-hans"):
-        for text in ("", "something else went wrong", "Gave up after many attempts: x"):
-            assert errors.describe_stored_error(text) == text
-        # The shape of a provider error, but not one the client wrote: left alone.
-        assert errors.describe_stored_error("Zhenzi error 108 on /x: made up") == (
-            "Zhenzi error 108 on /x: made up"
-        )
+def test_a_row_of_an_unknown_kind_shows_its_stored_text(admin_client):
+    make_message(status=Status.FAILED, error_kind="from_a_later_version", error_text="Kept as is.")
+    assert "Kept as is." in admin_client.get(MESSAGES_URL, **ZH).content.decode()
 
 
 @pytest.mark.parametrize("language", ["en", "zh-hans"])

@@ -557,6 +557,18 @@ def test_status_local_does_not_ask_the_provider(zhenzi):
     assert zhenzi.requests_by_endpoint[FIND_PATH] == 0
 
 
+def test_status_says_the_last_error_in_the_sites_language(zhenzi, settings):
+    settings.LANGUAGE_CODE = "zh-hans"
+    message = send_sms("13800138000", TEXT, queue=True)
+    zhenzi.fail_next("code1000")
+    services.run_workers()
+
+    out, _ = run("zhenzi_status", message.message_id, local=True)
+
+    assert "榛子云返回错误 1000（/sms/send.do）：系统未知错误" in out
+    assert "Zhenzi error 1000" not in out
+
+
 def test_status_of_unknown_ids_fails(zhenzi):
     message = sent_message()
 

@@ -202,7 +202,7 @@ class Command(ZhenziCommand):
         reason = _(
             "Stopped at the first refusal of the account: {error} The messages not sent stay "
             "queued; a zhenzi_send_queued worker sends them once the account works again."
-        ).format(error=refused.error_text)
+        ).format(error=refused.error_reason)
         if left:
             reason += " " + ngettext(
                 "{left} number not tried, nothing stored for it.",
@@ -221,7 +221,7 @@ class Command(ZhenziCommand):
         else:
             status = str(Status(message.status).label)
         line = f"{message.number}  {message.message_id}  {status}"
-        return f"{line}: {message.error_text}" if message.error_text else line
+        return f"{line}: {message.error_reason}" if message.error_text else line
 
     def _dry_run(self, content: services.Content, recipients: Recipients, *, queue: bool) -> None:
         invalid, repeats = len(recipients.invalid), len(recipients.repeats)

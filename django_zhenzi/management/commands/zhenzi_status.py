@@ -16,6 +16,7 @@ from django_zhenzi.backends import OperationNotSupported
 from django_zhenzi.client import CHINA_TZ
 from django_zhenzi.management.base import ZhenziCommand, positive_int
 from django_zhenzi.models import Status
+from django_zhenzi.reasons import Reason
 
 
 def seconds(value: str) -> float:
@@ -154,10 +155,13 @@ class Command(ZhenziCommand):
                     "  " + _("last report: {status}").format(status=message.provider_status)
                 )
             if message.error_text:
-                lines.append("  " + _("last error: {error}").format(error=message.error_text))
+                lines.append("  " + _("last error: {error}").format(error=message.error_reason))
         if lookup.provider_error is not None:
             lines.append(
-                "  " + _("provider: could not ask: {error}").format(error=lookup.provider_error)
+                "  "
+                + _("provider: could not ask: {error}").format(
+                    error=Reason.from_error(lookup.provider_error).render()
+                )
             )
         elif lookup.asked_provider and lookup.record is None:
             lines.append("  " + _("provider: no record of this messageId."))
