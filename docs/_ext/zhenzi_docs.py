@@ -133,7 +133,12 @@ class ZhenziDirective(SphinxDirective):
             nested_parse_with_titles(self.state, content, container)
         else:
             self.state.nested_parse(content, self.content_offset, container)
-        return list(container.children)
+        # Docutils notes (level 1, info) that a Chinese build reads "list-table" in English.
+        return [
+            node
+            for node in container.children
+            if not (isinstance(node, nodes.system_message) and node["level"] <= 1)
+        ]
 
     @property
     def language(self) -> str:
