@@ -11,7 +11,7 @@ import django
 
 DOCS = Path(__file__).resolve().parent
 sys.path[:0] = [str(DOCS.parent), str(DOCS / "_ext")]
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "docs_settings")
+os.environ["DJANGO_SETTINGS_MODULE"] = "docs_settings"  # not a test run's settings
 django.setup()
 
 import django_zhenzi  # noqa: E402 (after django.setup())
