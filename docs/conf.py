@@ -18,7 +18,7 @@ import django_zhenzi  # noqa: E402 (after django.setup())
 
 project = "django-zhenzi"
 author = "django-zhenzi contributors"
-copyright = "django-zhenzi contributors"  # noqa: A001 (Sphinx's name)
+copyright = "django-zhenzi contributors"
 release = version = django_zhenzi.__version__
 
 extensions = [

@@ -62,8 +62,7 @@ CHECKS: dict[str, str] = {
     "``CODE_MESSAGE`` nor ``CODE_TEMPLATE_ID`` is set.",
     "django_zhenzi.W001": "No ``CALLBACK_TOKEN``: the delivery-report callback will refuse "
     "every report.",
-    "django_zhenzi.W020": "An hourly (per-minute) cap is above the daily one, so it has no "
-    "effect.",
+    "django_zhenzi.W020": "An hourly (per-minute) cap is above the daily one, so it has no effect.",
     "django_zhenzi.W030": "The database of the messages is SQLite with DEFERRED transactions "
     '(the default), so a worker and the site writing at once can fail with "database is '
     'locked"; the hint gives the ``OPTIONS`` to set.',
@@ -259,4 +258,3 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("zhenzi-error-codes", ErrorCodesDirective)
     app.add_directive("zhenzi-english-include", EnglishIncludeDirective)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
-

@@ -20,7 +20,7 @@ from django_zhenzi.conf import SETTINGS
 from tests.paths import REPO
 
 pytest.importorskip("sphinx", reason="the docs extra is not installed: pip install -e .[docs]")
-from babel.messages.pofile import read_po  # noqa: E402 (Sphinx brings Babel)
+from babel.messages.pofile import read_po  # Sphinx brings Babel
 
 DOCS = REPO / "docs"
 CATALOGUES = DOCS / "locale" / "zh_CN" / "LC_MESSAGES"
