@@ -16,6 +16,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 
@@ -87,6 +88,13 @@ def send_now(numbers: Sequence[str], env: dict[str, str]) -> tuple[int, str, str
     return process.returncode, out, err
 
 
+def balance_reads_stopped(provider: Sandbox, quiet: float) -> bool:
+    """Whether no balance request reached the provider for ``quiet`` seconds."""
+    before = provider.requests_by_endpoint[BALANCE_PATH]
+    time.sleep(quiet)
+    return provider.requests_by_endpoint[BALANCE_PATH] == before
+
+
 def settled() -> bool:
     return not Message.objects.filter(status__in=NOT_FINAL).exists()
 
@@ -141,6 +149,10 @@ def test_a_zero_balance_pauses_sending_and_a_top_up_sends_everything_once(provid
 
         provider.balance = 1000
         assert wait_until(settled, timeout=60)
+        # One worker may send everything before the other's next balance check: stop them only
+        # once neither reads the balance any more (a paused worker reads it every 0.3 s), or the
+        # late one exits still paused, with status 1.
+        assert wait_until(lambda: balance_reads_stopped(provider, quiet=1.0), timeout=30)
 
     assert_each_accepted_once(provider, 45)
     assert not Message.objects.filter(status=Status.FAILED).exists()
