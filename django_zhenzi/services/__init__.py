@@ -9,7 +9,8 @@ admin, the views) calls these; nothing else talks to the backend.
 - ``balance``: the account's balance; ``maintenance``: the admin's and commands' tools.
 - ``clock``: the one source of "now" (tests move it).
 
-The rules they keep are DESIGN.md's "Message life" and the README's delivery policy.
+The rules they keep are DESIGN.md's "Message life" and the documentation's delivery policy
+(docs/delivery.rst).
 """
 
 from django_zhenzi.services import clock
