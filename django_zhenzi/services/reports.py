@@ -58,12 +58,13 @@ def apply_reports(
     """
     moment = clock.now()
     with serialized_writes(), transaction.atomic():
-        # Lock the messages first, in one order: the reports' foreign keys would take a shared
-        # lock on them (MySQL/MariaDB), which two concurrent requests could not both upgrade.
-        locked = Message.objects.select_for_update().filter(
-            message_id__in={report.message_id for report in reports}
-        )
-        messages = {message.message_id: message for message in locked.order_by("pk")}
+        # Lock the messages first: the reports' foreign keys would take a shared lock on them
+        # (MySQL/MariaDB), which two concurrent requests could not both upgrade. Several are
+        # locked in one order, so two requests with the same messages cannot deadlock.
+        message_ids = {report.message_id for report in reports}
+        locked = Message.objects.select_for_update().filter(message_id__in=message_ids)
+        locked = locked.order_by("pk") if len(message_ids) > 1 else locked.order_by()
+        messages = {message.message_id: message for message in locked}
         stored = StatusReport.objects.bulk_create(
             stored_report(report, messages.get(report.message_id), source, moment)
             for report in reports
