@@ -140,3 +140,22 @@ def test_make_call_refuses(user):
     device = PhoneDevice(user=user, name="default", number="+8613800138000", method="call")
     with pytest.raises(ZhenziCallsUnsupported, match="cannot call"):
         ZhenziGateway().make_call(device, "123456")
+
+
+def test_with_two_factors_thread_locals_tokens_count_against_the_client_ip(
+    zhenzi, user, django_user_model, settings
+):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "two_factor.middleware.threadlocals.ThreadLocals"]
+    settings.ZHENZI = {**settings.ZHENZI, "LIMIT_IP_PER_HOUR": 1}
+    client = Client()
+    client.force_login(user)
+    set_up_sms(client, "+8613800138000")
+    (sent,) = zhenzi.messages
+    assert sent["clientIp"] == "127.0.0.1"
+    assert VerificationCode.objects.get().client_ip == "127.0.0.1"
+
+    other = Client()  # another user, another number, the same address
+    other.force_login(django_user_model.objects.create_user("wang", password=PASSWORD))
+    set_up_sms(other, "+8613900139000")
+    assert len(zhenzi.messages) == 1
+    assert RateLimitRefusal.objects.get().limit == RateLimit.IP_HOUR
