@@ -14,7 +14,6 @@ import logging
 from typing import Any
 
 from django.http import HttpRequest
-from two_factor.middleware.threadlocals import get_current_request
 
 from django_zhenzi.client import ZhenziInputError, mask_number, normalize_number
 from django_zhenzi.verification import RateLimited, send_code
@@ -70,7 +69,7 @@ class ZhenziGateway:
                 purpose=PURPOSE,
                 code=str(token),
                 ttl=TOKEN_TTL,
-                client_ip=self.client_ip(get_current_request()),
+                client_ip=self.client_ip(current_request()),
             )
         except RateLimited as refusal:
             logger.warning(
@@ -85,3 +84,11 @@ class ZhenziGateway:
             "Zhenzi sends text messages only and cannot call: set TWO_FACTOR_CALL_GATEWAY to "
             "another gateway, or leave it unset to offer no phone calls."
         )
+
+
+def current_request() -> HttpRequest | None:
+    """The request two-factor's ThreadLocals middleware keeps, if it is installed; imported
+    here so this module imports none of two-factor's."""
+    from two_factor.middleware.threadlocals import get_current_request
+
+    return get_current_request()
