@@ -2,15 +2,16 @@
 
 A provider that sends one report per request costs the callback three statements: the message's
 row, locked; the raw report; the conditional move. Building each through the ORM took more CPU
-than everything else in the request together (0.35 ms for the locked SELECT, 0.14 ms for the
-INSERT, 0.19 ms for the UPDATE, against well under 0.1 ms each run from SQL kept here), so they
-are written here from the models' metadata and the connection's own quoting, placeholders,
+than running it (0.35 ms for the locked SELECT, 0.14 ms for the INSERT, 0.19 ms for the UPDATE;
+the whole request now takes about 0.8 ms against 1.2 to 1.5 ms), so they are written here once
+per connection from the models' metadata and the connection's own quoting, placeholders,
 adaptation (``get_db_prep_save``) and converters, as the ORM would write and read them. Several
 reports in one request still go through the ORM (their cost is shared by the batch).
 
 The locked SELECT reads every column, so the instance given to ``status_changed`` and
 ``message_sent`` receivers is whole: with only the few columns the callback needs, each other
-field a receiver reads would be one more query, inside the transaction that holds the lock.
+field a receiver reads would be one more query, inside the transaction that holds the lock
+(the whole row costs about 40 µs more than four columns).
 """
 
 from __future__ import annotations
