@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import router, transaction
 from django.db.models import F, Q, QuerySet
 
 from django_zhenzi.backends import OperationNotSupported, get_backend
 from django_zhenzi.client import SmsRecord, ZhenziError
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import Message, Status, StatusReport, masked_payload
-from django_zhenzi.services import clock
+from django_zhenzi.services import clock, statements
 from django_zhenzi.services.transitions import advance, advance_many, serialized_writes
 from django_zhenzi.status import STATUS_RANK, delivery_status
 
@@ -57,21 +57,42 @@ def apply_reports(
     fires once per real change. A report for an unknown messageId is stored as an orphan.
     """
     moment = clock.now()
-    with serialized_writes(), transaction.atomic():
-        # Lock the messages first: the reports' foreign keys would take a shared lock on them
-        # (MySQL/MariaDB), which two concurrent requests could not both upgrade. Several are
-        # locked in one order, so two requests with the same messages cannot deadlock.
-        message_ids = {report.message_id for report in reports}
-        locked = Message.objects.select_for_update().filter(message_id__in=message_ids)
-        locked = locked.order_by("pk") if len(message_ids) > 1 else locked.order_by()
-        messages = {message.message_id: message for message in locked}
-        stored = StatusReport.objects.bulk_create(
+    using = router.db_for_write(Message)
+    with serialized_writes(), transaction.atomic(using=using):
+        messages = locked_messages({report.message_id for report in reports}, using)
+        stored = [
             stored_report(report, messages.get(report.message_id), source, moment)
             for report in reports
-        )
+        ]
+        store(stored, using)
         for (status, raw_status), moving in moves(stored).items():
             advance_many(moving, status, raw_status, moment)
     return stored
+
+
+def locked_messages(message_ids: set[str], using: str) -> dict[str, Message]:
+    """The messages with ``message_ids``, by messageId, their rows locked until the end of the
+    transaction.
+
+    Locked first: the reports' foreign keys would take a shared lock on them (MySQL/MariaDB),
+    which two concurrent requests could not both upgrade. Several are locked in one order, so two
+    requests with the same messages cannot deadlock. One (a provider that reports one by one)
+    is read by a statement written once (``services.statements``).
+    """
+    if len(message_ids) == 1 and statements.supported(using):
+        message = statements.locked_message(next(iter(message_ids)), using)
+        return {} if message is None else {message.message_id: message}
+    locked = Message.objects.using(using).select_for_update().filter(message_id__in=message_ids)
+    locked = locked.order_by("pk") if len(message_ids) > 1 else locked.order_by()
+    return {message.message_id: message for message in locked}
+
+
+def store(reports: list[StatusReport], using: str) -> None:
+    """INSERT the reports (one statement), giving each its primary key."""
+    if len(reports) == 1 and statements.supported(using):
+        statements.insert_report(reports[0], using)
+    else:
+        StatusReport.objects.using(using).bulk_create(reports)
 
 
 def stored_report(

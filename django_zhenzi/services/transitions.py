@@ -21,7 +21,7 @@ from django.db.models.functions import Coalesce
 
 from django_zhenzi import signals
 from django_zhenzi.models import Message
-from django_zhenzi.services import clock
+from django_zhenzi.services import clock, statements
 from django_zhenzi.status import STATUS_RANK, Status
 
 #: The moves of a message's sending life (DESIGN.md, "Message life"); any other is a bug.
@@ -149,14 +149,26 @@ def advance_many(
     the UPDATE's condition still decides, and the rows it moved are read back.
     """
     ids = [message.pk for message in messages]
+    using = router.db_for_write(Message)
     with serialized_writes():
-        moved = Message.objects.filter(pk__in=ids, status__in=statuses_below(status)).update(
-            status=status,
-            provider_status=raw_status,
-            status_changed_at=moment,
-            sent_at=Coalesce(F("sent_at"), Value(moment)),
-            maybe_sent="",
-        )
+        if len(ids) == 1 and statements.supported(using):
+            moved = int(
+                statements.advance_row(
+                    ids[0], status, raw_status, moment, statuses_below(status), using
+                )
+            )
+        else:
+            moved = (
+                Message.objects.using(using)
+                .filter(pk__in=ids, status__in=statuses_below(status))
+                .update(
+                    status=status,
+                    provider_status=raw_status,
+                    status_changed_at=moment,
+                    sent_at=Coalesce(F("sent_at"), Value(moment)),
+                    maybe_sent="",
+                )
+            )
     if not moved:
         return 0
     moved_ids = set(ids)

@@ -22,6 +22,7 @@ fields named like a secret, token, password or the appId are dropped, the messag
 from __future__ import annotations
 
 import codecs
+import functools
 import hmac
 import json
 import math
@@ -232,6 +233,7 @@ def _embedded_json(value: Any) -> Any:
 # --- Reading reports -----------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024, typed=True)  # a provider sends the same few names
 def _field_name(name: Any) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
