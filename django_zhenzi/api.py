@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from django_zhenzi import services
+from django_zhenzi.client import ZhenziInputError
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import Message
+from django_zhenzi.priority import Priority
 from django_zhenzi.services import limits
 
 
@@ -18,6 +20,7 @@ def send_sms(
     template_params: Sequence[str] | None = None,
     queue: bool = False,
     client_ip: str | None = None,
+    priority: str = "normal",
 ) -> Message | list[Message]:
     """Send a text, or a console template with its parameters, to one number or many.
 
@@ -26,7 +29,9 @@ def send_sms(
 
     ``queue=False`` sends at once and the rows carry the outcome; inside a transaction the send
     waits for the commit, so a rollback sends nothing. ``queue=True`` returns at once and leaves
-    the sending to ``manage.py zhenzi_send_queued`` workers.
+    the sending to ``manage.py zhenzi_send_queued`` workers, or to the task engine of
+    ``ZHENZI["DISPATCH"]``. ``priority`` ("high", "normal" or "bulk") orders the queue: a due
+    message is sent before any of lower priority.
 
     Raises ZhenziInputError (a ValueError) before storing anything when the content is invalid
     (empty, over 1000 characters, parameters that are not strings, control characters, broken
@@ -36,11 +41,15 @@ def send_sms(
     an abuse limit (per number, per client IP, site-wide) refuses.
     """
     content = services.validate_content(message, template_id, template_params, client_ip)
+    try:
+        rank = Priority.parse(priority)
+    except ValueError as error:
+        raise ZhenziInputError(str(error), field="priority") from None
     if not isinstance(numbers, (str, int)):
         numbers = list(numbers)  # read more than once: limited, then made rows
     if zhenzi_settings.LIMIT_ALL_SENDS:
         limits.check_send(numbers, content.client_ip)
-    rows = services.create_messages(numbers, content, queue=queue)
+    rows = services.create_messages(numbers, content, queue=queue, priority=rank)
     if not queue:
         refreshed = {
             m.message_id: m

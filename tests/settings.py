@@ -1,6 +1,7 @@
 """Settings for the test suite. DATABASE_URL picks the database (SQLite by default)."""
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 
 import environ
@@ -35,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django_zhenzi",
+    "django_tasks_db",  # the database backend of Django's Tasks framework (tests/engines)
 ]
 
 MIDDLEWARE = [
@@ -75,4 +77,12 @@ ZHENZI = {
     "API_URL": "http://127.0.0.1:9",
     "TIMEOUT": 5,
     "CALLBACK_TOKEN": "test-callback-token-0123456789",
+}
+
+# Django's Tasks framework (built in from Django 6, the django-tasks backport before): the
+# immediate backend for the fast tier, the database one for the db_worker tests.
+TASKS_PACKAGE = "django.tasks" if find_spec("django.tasks") else "django_tasks"
+TASKS = {
+    "default": {"BACKEND": f"{TASKS_PACKAGE}.backends.immediate.ImmediateBackend", "QUEUES": []},
+    "database": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []},
 }

@@ -11,23 +11,30 @@ from django_zhenzi import signals
 from django_zhenzi.client import ZhenziInputError, check_number_characters, normalize_number
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import Message, Status, VerificationCode
+from django_zhenzi.priority import Priority
 from django_zhenzi.services import clock
 from django_zhenzi.services.claims import new_claim_token
 from django_zhenzi.services.content import Content, as_number_list
 from django_zhenzi.services.dispatch import send_claimed, send_now
+from django_zhenzi.services.handoff import hand_off
 
 _MAX_STORED_NUMBER = Message._meta.get_field("number").max_length
 
 
 def create_messages(
-    numbers: str | int | Iterable[str | int], content: Content, *, queue: bool
+    numbers: str | int | Iterable[str | int],
+    content: Content,
+    *,
+    queue: bool,
+    priority: Priority = Priority.NORMAL,
 ) -> list[Message]:
     """One row per number, in order. A bad number in a batch gets a ``failed`` row with the
     reason and the others go on; a single bad number raises ZhenziInputError, storing nothing.
 
     Non-queued messages are sent once the surrounding transaction commits (at once outside one).
     Until then they are held back from workers for CLAIM_TIMEOUT, so a worker takes them only
-    if this process dies before it sends them.
+    if this process dies before it sends them. Queued ones are handed to the task engine, if
+    the site uses one, after the commit.
     """
     given = as_number_list(numbers)
     if not given:
@@ -43,6 +50,7 @@ def create_messages(
             template_id=content.template_id,
             template_params=list(content.template_params),
             client_ip=content.client_ip,
+            priority=priority,
             created_at=moment,
             next_attempt_at=due,
             status_changed_at=moment,
@@ -60,10 +68,12 @@ def create_messages(
     for row in rows:
         if row.status == Status.FAILED:
             signals.message_failed.send_robust(sender=Message, message=row, reason=row.error_text)
-    if not queue:
+    queued = [row.message_id for row in rows if row.status == Status.QUEUED]
+    if queue:
+        hand_off(queued, due, priority)
+    else:
         # bulk_create does not return primary keys on every database: look them up by messageId.
-        message_ids = [row.message_id for row in rows if row.status == Status.QUEUED]
-        transaction.on_commit(lambda: send_now(message_ids))
+        transaction.on_commit(lambda: send_now(queued))
     return rows
 
 

@@ -25,6 +25,7 @@ from django_zhenzi.models import Message
 from django_zhenzi.services import clock
 from django_zhenzi.services.claims import BatchClaim, claim, new_claim_token, release
 from django_zhenzi.services.content import Content
+from django_zhenzi.services.handoff import hand_off
 from django_zhenzi.services.policy import Action, decide, retry_delay
 from django_zhenzi.services.transitions import announce, move, move_many, serialized_writes
 from django_zhenzi.status import SENT_STATUSES, Status
@@ -156,7 +157,7 @@ def retry_or_fail(
         reason = f"Gave up after {message.attempts} attempts: {text}"
         fail(message, token, from_status, code, reason, **changes)
     else:
-        move(
+        retried = move(
             message,
             Status.QUEUED,
             expect=from_status,
@@ -166,6 +167,8 @@ def retry_or_fail(
             error_text=text,
             **changes,
         )
+        if retried:
+            hand_off([message.message_id], message.next_attempt_at, message.priority)
 
 
 def fail(

@@ -22,6 +22,7 @@ from django_zhenzi import send_sms, services, signals
 from django_zhenzi.client import ZhenziInputError, normalize_number
 from django_zhenzi.management.base import ZhenziCommand
 from django_zhenzi.models import Message
+from django_zhenzi.priority import Priority
 from django_zhenzi.services.limits import RateLimited
 from django_zhenzi.services.policy import pauses_sending
 from django_zhenzi.status import SENT_STATUSES, Status
@@ -191,6 +192,15 @@ class Command(ZhenziCommand):
             ),
         )
         parser.add_argument(
+            "--priority",
+            choices=Priority.words(),
+            default=Priority.NORMAL.word,
+            help=gettext_lazy(
+                "With --queue: due messages are sent by priority, so a high one never waits "
+                "behind a bulk send. Default: normal."
+            ),
+        )
+        parser.add_argument(
             "--dry-run",
             action="store_true",
             help=gettext_lazy(
@@ -310,6 +320,7 @@ class Command(ZhenziCommand):
                         template_id=options["template"],
                         template_params=options["param"] or None,
                         queue=queue,
+                        priority=options["priority"],
                     )
                 except RateLimited as refusal:  # with ZHENZI["LIMIT_ALL_SENDS"]
                     raise CommandError(
