@@ -237,3 +237,33 @@ def test_the_admin_send_form_queues_with_a_priority(login_with):
     assert Message.objects.get().priority == Priority.BULK
     page = client.get("/admin/django_zhenzi/message/send/").content.decode()
     assert 'name="priority"' in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweep_takes_over_a_dead_tasks_claim_and_sends_it_once(tasks_dispatch, clock):
+    rows = services.create_messages(NUMBERS[:1], services.Content(text=TEXT), queue=False)
+    django_zhenzi.outbox.clear()  # sent at once above: make it a claim a dead task left
+    Message.objects.update(status=Status.SENDING, claim_token="dead", claimed_at=clock.moment)
+
+    clock.move(301)  # past CLAIM_TIMEOUT
+    first = engine_work.sweep()
+    assert (first.expired_claims, first.reconciled) == (1, 1)
+    assert Message.objects.get().status == Status.UNKNOWN  # never resent blindly
+
+    clock.move(600 + 10)  # RECONCILE_SETTLE: "not found" is believed, the message retried
+    engine_work.sweep()
+    message = Message.objects.get()
+    assert message.status == Status.QUEUED and clock.moment < message.next_attempt_at
+
+    clock.moment = message.next_attempt_at + timedelta(seconds=engine_work.SWEEP_GRACE)
+    assert engine_work.sweep().sent == 1
+    assert [sms.message_id for sms in django_zhenzi.outbox] == [rows[0].message_id]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweep_polls_the_status_of_sent_messages_without_a_report(tasks_dispatch, clock):
+    message = send_sms(NUMBERS[0], TEXT, queue=True)
+    clock.move(600)  # STATUS_SYNC_AFTER
+    engine.sweep.enqueue()
+    message.refresh_from_db()
+    assert message.status == Status.DELIVERED
