@@ -133,6 +133,17 @@ ZHENZI = {
     "BALANCE_CACHE_SECONDS": 5,
 }
 
+# Who sends queued messages in the demo: "worker" (a worker thread in the demo's process) or
+# "celery" (a Celery worker with beat, started by the demo, on Redis).
+DEMO_DISPATCH = env.str("DEMO_DISPATCH") if given("DEMO_DISPATCH") else "worker"
+if DEMO_DISPATCH == "celery":
+    ZHENZI["DISPATCH"] = "celery"
+    CELERY_BROKER_URL = (
+        env.str("CELERY_BROKER_URL") if given("CELERY_BROKER_URL") else "redis://127.0.0.1:6379/0"
+    )
+    CELERY_BEAT_SCHEDULE = {"zhenzi-sweep": {"task": "django_zhenzi.sweep", "schedule": 30.0}}
+    CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
 # The development server logs every request's path; the callback's path holds its secret token.
 LOGGING = {
     "version": 1,
