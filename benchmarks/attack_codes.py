@@ -1,9 +1,10 @@
 """An SMS-bombing attack on a code-request page, and what the abuse limits let through.
 
 10,000 code requests from 100 client IPs for 1,000 numbers, spread over one simulated hour,
-against the code-request page of tests/code_views.py (the verification forms used the way a site
-uses them), with the default limits. Prints the requests, the refusals by limit, the messages
-actually sent and the most the limits allow; exits non-zero if more were sent.
+against the code-request page the tests wire under /codes/ (the shipped
+``django_zhenzi.verification.views``), with the default limits. Prints the requests, the refusals
+by limit, the messages actually sent and the most the limits allow; exits non-zero if more were
+sent.
 
     .venv/bin/python benchmarks/attack_codes.py [--set LIMIT_SITE_PER_DAY=5000 ...]
 

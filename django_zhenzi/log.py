@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 
+#: What replaces a secret in logged and stored text (here, and in stored callback payloads).
 MASK = "[removed]"
 
 

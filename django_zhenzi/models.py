@@ -1,4 +1,13 @@
-"""Persistence and the status rules: Message, StatusReport, BalanceSnapshot, AlertState."""
+"""The app's rows (the status rules are in ``status.py``):
+
+- ``Message``: one SMS to one number, with its status and the provider's answer;
+- ``StatusReport``: every raw delivery report, linked to its message (or an orphan);
+- ``BalanceSnapshot``: the account balance as read at a moment;
+- ``VerificationCode``: a one-time code's hash, purpose, tries and state;
+- ``RateCounter`` and ``RateLimitRefusal``: the abuse limits' counters and refusals (``RateLimit``
+  names the limits);
+- ``AlertState``: whether each operator alert is raised, shared by every process.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from django_zhenzi.client import MAX_TEMPLATE_ID_LENGTH
 from django_zhenzi.priority import Priority
+from django_zhenzi.reasons import ErrorKind, render_reason
 from django_zhenzi.status import (
     MaybeSent,
     Status,
@@ -59,6 +69,10 @@ class Message(models.Model):
     claim_token = models.CharField(_("claim"), max_length=64, blank=True, editable=False)
     error_code = models.IntegerField(_("error code"), null=True, blank=True)
     error_text = models.TextField(_("error"), blank=True)
+    error_kind = models.CharField(
+        _("error kind"), max_length=32, choices=ErrorKind.choices, blank=True, default=""
+    )
+    error_params = models.JSONField(_("error parameters"), default=dict, blank=True)
     content_masked = models.BooleanField(
         _("content masked"),
         default=False,
@@ -125,6 +139,14 @@ class Message(models.Model):
             "message_id": self.message_id,
             "status": self.get_status_display(),
         }
+
+    @property
+    def error_reason(self) -> str:
+        """Why it failed (or waits), in the active language: its error kind rendered from the
+        catalogue; the stored text as it is for a row without a kind."""
+        if not self.error_kind:
+            return self.error_text
+        return render_reason(self.error_kind, self.error_params, self.error_text)
 
 
 class StatusReport(models.Model):

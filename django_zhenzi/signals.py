@@ -2,7 +2,9 @@
 
 - ``message_sent(sender=Message, message=...)``: the provider accepted it (code 0, or found it when
   reconciling).
-- ``message_failed(sender=Message, message=..., reason=...)``: it will not be sent.
+- ``message_failed(sender=Message, message=..., reason=..., kind=..., params=...)``: it will not
+  be sent. ``reason`` says why in the active language; ``kind`` and ``params`` are the same as
+  data (``message.error_kind`` and ``message.error_params``, see ``django_zhenzi.reasons``).
 - ``status_changed(sender=Message, message=..., old_status=..., new_status=...)``: once per real
   change of status made by a send's outcome, a reconciliation or a report. Claiming a batch
   (``queued`` to ``sending``) and expiring a dead worker's claims are bulk updates: no signal.

@@ -1,7 +1,7 @@
 """Settings for the test suite. DATABASE_URL picks the database (SQLite by default)."""
 
+import importlib.util
 import os
-from importlib.util import find_spec
 from pathlib import Path
 
 import environ
@@ -81,8 +81,37 @@ ZHENZI = {
 
 # Django's Tasks framework (built in from Django 6, the django-tasks backport before): the
 # immediate backend for the fast tier, the database one for the db_worker tests.
-TASKS_PACKAGE = "django.tasks" if find_spec("django.tasks") else "django_tasks"
+TASKS_PACKAGE = "django.tasks" if importlib.util.find_spec("django.tasks") else "django_tasks"
 TASKS = {
     "default": {"BACKEND": f"{TASKS_PACKAGE}.backends.immediate.ImmediateBackend", "QUEUES": []},
     "database": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []},
 }
+# --- The integrations (django_zhenzi.contrib), when their packages are installed ----------------
+# tests/test_contrib_allauth.py and tests/test_contrib_two_factor.py drive their real views; they
+# set ACCOUNT_ADAPTER and TWO_FACTOR_SMS_GATEWAY themselves, with ZHENZI's code text (without one
+# the checks E101 and E111 would refuse these settings).
+if importlib.util.find_spec("allauth") is not None:
+    INSTALLED_APPS += ["allauth", "allauth.account", "django_zhenzi.contrib.allauth"]
+    MIDDLEWARE += ["allauth.account.middleware.AccountMiddleware"]
+    AUTHENTICATION_BACKENDS = [
+        "django.contrib.auth.backends.ModelBackend",
+        "allauth.account.auth_backends.AuthenticationBackend",
+    ]
+    ACCOUNT_LOGIN_METHODS = {"phone"}
+    ACCOUNT_SIGNUP_FIELDS = ["phone*"]
+    ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+    ACCOUNT_PHONE_VERIFICATION_CODE_FORMAT = {"numeric": True, "length": 6, "dashed": False}
+    ACCOUNT_EMAIL_VERIFICATION = "none"
+
+if importlib.util.find_spec("two_factor") is not None:
+    INSTALLED_APPS += [
+        "django_otp",
+        "django_otp.plugins.otp_static",
+        "django_otp.plugins.otp_totp",
+        "two_factor",
+        "two_factor.plugins.phonenumber",
+    ]
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+        "django_otp.middleware.OTPMiddleware",
+    )

@@ -95,17 +95,7 @@ class VerificationCodeAdmin(ReadOnlyModelAdmin):
     list_filter = ("purpose", CodeStateFilter)
     search_fields = ("number",)
     date_hierarchy = "created_at"
-    fields = (
-        "created_at_column",
-        "number",
-        "purpose",
-        "state_label",
-        "tries",
-        "expires_at_column",
-        "client_ip",
-        "used_at_column",
-        "sms",
-    )
+    fields = (*list_display, "used_at_column", "sms")
     readonly_fields = fields
 
     created_at_column = time_column(VerificationCode, "created_at")

@@ -5,50 +5,37 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.core.exceptions import ImproperlyConfigured
+from django.contrib import admin
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from django_zhenzi import services
+from django_zhenzi.admin.actions import MessageActions
 from django_zhenzi.admin.base import ReadOnlyModelAdmin
 from django_zhenzi.admin.display import clipped, status_badge, time_column
 from django_zhenzi.admin.errors import (
-    describe_error,
-    describe_stored_error,
     explain_code,
     explain_code_sentence,
 )
 from django_zhenzi.admin.pagination import EstimatedCountPaginator
 from django_zhenzi.admin.reports import StatusReportInline
-from django_zhenzi.admin.sending import SEND_PERMISSION, send_messages
+from django_zhenzi.admin.sending import send_messages
 from django_zhenzi.admin.summary import StatusSummary
-from django_zhenzi.models import MaybeSent, Message, Status
+from django_zhenzi.models import Message, Status
+from django_zhenzi.reasons import ErrorKind
 
-#: How many messages one "refresh status" action asks the provider about, so the request
-#: stays short; select fewer to check the rest.
-REFRESH_LIMIT = 100
 #: How many template IDs the template filter offers.
 TEMPLATE_FILTER_CHOICES = 50
 #: The list cuts its text columns where they end; text past this many characters is left out of
 #: the cell (its tooltip holds all of it).
 CONTENT_EXCERPT_LENGTH = 60
 ERROR_EXCERPT_LENGTH = 80
-
-#: Refreshing a status changes the message, so it takes Django's own "change message".
-REFRESH_PERMISSION = "django_zhenzi.change_message"
-#: How many messages the resend confirmation page lists by name.
-CONFIRM_LIST_LIMIT = 100
-RESEND_MAYBE_SENT_PERMISSION = "django_zhenzi.resend_maybe_sent"
 
 
 def template_params_text(params: object) -> str:
@@ -83,7 +70,7 @@ class TemplateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyModelAdmin):
+class MessageAdmin(MessageActions, ReadOnlyModelAdmin):
     """Message history: newest first, read-only, with resend and refresh actions."""
 
     change_list_template = "django_zhenzi/admin/message_change_list.html"
@@ -148,6 +135,7 @@ class MessageAdmin(ReadOnlyModelAdmin):
             {
                 "fields": (
                     "error_code",
+                    "error_kind",
                     "error_explanation",
                     "error_description",
                     "provider_answer",
@@ -156,17 +144,6 @@ class MessageAdmin(ReadOnlyModelAdmin):
         ),
     )
     readonly_fields = tuple(name for _title, options in fieldsets for name in options["fields"])
-
-    # Permissions: messages come from sending, never from the add form, and are never edited.
-
-    def has_send_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(SEND_PERMISSION)
-
-    def has_refresh_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(REFRESH_PERMISSION)
-
-    def has_resend_maybe_sent_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(RESEND_MAYBE_SENT_PERMISSION)
 
     # Columns
 
@@ -220,18 +197,26 @@ class MessageAdmin(ReadOnlyModelAdmin):
                 message.provider_status,
                 title=gettext("The provider's status word in the delivery report"),
             )
-        if message.error_code is not None:
+        if message.error_code is not None and not self._duplicate(message):
             meaning, hint = explain_code(message.error_code)
             return clipped(f"{message.error_code} {meaning}", title=hint)
         if message.error_text:
-            described = describe_stored_error(message.error_text)
+            described = message.error_reason
             return clipped(Truncator(described).chars(ERROR_EXCERPT_LENGTH), title=described)
         return ""
+
+    @staticmethod
+    def _duplicate(message: Message) -> bool:
+        """A refused repeat of the messageId: its code (100) says "parameter format error",
+        its kind says what happened."""
+        return message.error_kind == ErrorKind.DUPLICATE_MESSAGE_ID
 
     @admin.display(description=_("what the error code means"))
     def error_explanation(self, message: Message) -> str:
         if message.error_code is None:
             return self.get_empty_value_display()  # the page would show None as "None"
+        if self._duplicate(message):
+            return message.error_reason
         return explain_code_sentence(message.error_code)
 
     @admin.display(description=Message._meta.get_field("error_text").verbose_name)
@@ -240,7 +225,7 @@ class MessageAdmin(ReadOnlyModelAdmin):
         when they differ (it is what logs and other tools show)."""
         if not message.error_text:
             return self.get_empty_value_display()
-        described = describe_stored_error(message.error_text)
+        described = message.error_reason
         if described == message.error_text:
             return described
         return format_html(
@@ -248,144 +233,6 @@ class MessageAdmin(ReadOnlyModelAdmin):
             described,
             gettext("As stored: %(text)s") % {"text": message.error_text},
         )
-
-    # Actions
-
-    @admin.action(description=_("Resend the selected failed messages"), permissions=["send"])
-    def resend_failed(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
-        self._report_requeue(request, services.requeue_failed(queryset))
-
-    @admin.action(
-        description=_("Resend failed messages even if they may have been sent"),
-        permissions=["resend_maybe_sent"],
-    )
-    def resend_maybe_sent(
-        self, request: HttpRequest, queryset: QuerySet[Message]
-    ) -> TemplateResponse | None:
-        """Requeue failed messages whose outcome was never settled, after a confirmation page
-        that lists them: the phone may receive each of them twice."""
-        if request.POST.get("confirm") == "yes":
-            result = services.requeue_failed(queryset, confirm_maybe_sent=True)
-            self._report_requeue(request, result)
-            return None
-        doubtful = queryset.filter(status=Status.FAILED, content_masked=False).exclude(
-            maybe_sent=MaybeSent.NO
-        )
-        # "Select all" across pages comes back as select_across (the list's filters stay in the
-        # URL), not as one field per message: Django refuses a form of more than
-        # DATA_UPLOAD_MAX_NUMBER_FIELDS fields. The admin still wants one selected id.
-        select_across = request.POST.get("select_across") == "1"
-        selected = queryset.values_list("pk", flat=True)
-        return TemplateResponse(
-            request,
-            "django_zhenzi/admin/confirm_resend_maybe_sent.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": _("Resend messages that may have been sent?"),
-                "opts": self.model._meta,
-                "select_across": select_across,
-                "selected_ids": list(selected[:1] if select_across else selected),
-                "doubtful": list(doubtful[:CONFIRM_LIST_LIMIT]),
-                "doubtful_count": doubtful.count(),
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                "action": "resend_maybe_sent",
-            },
-        )
-
-    def _report_requeue(self, request: HttpRequest, result: services.RequeueResult) -> None:
-        if result.requeued:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d failed message was queued to be sent again.",
-                    "%(count)d failed messages were queued to be sent again.",
-                    result.requeued,
-                )
-                % {"count": result.requeued},
-                messages.SUCCESS,
-            )
-        if result.maybe_sent:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d failed message was not resent: it may have been sent (its outcome "
-                    "was never settled). Resend it only with the action 'Resend failed messages "
-                    "even if they may have been sent'.",
-                    "%(count)d failed messages were not resent: they may have been sent (their "
-                    "outcome was never settled). Resend them only with the action 'Resend failed "
-                    "messages even if they may have been sent'.",
-                    result.maybe_sent,
-                )
-                % {"count": result.maybe_sent},
-                messages.WARNING,
-            )
-        if result.skipped:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d message was skipped: only failed messages can be resent.",
-                    "%(count)d messages were skipped: only failed messages can be resent.",
-                    result.skipped,
-                )
-                % {"count": result.skipped},
-                messages.WARNING,
-            )
-
-    @admin.action(description=_("Refresh the status from Zhenzi"), permissions=["refresh"])
-    def refresh_status(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
-        try:
-            result = services.refresh_statuses(queryset, limit=REFRESH_LIMIT)
-        except ImproperlyConfigured as error:
-            self.message_user(request, describe_error(error), messages.ERROR)
-            return
-        if result.checked:
-            self.message_user(
-                request,
-                ngettext(
-                    "Asked Zhenzi about %(count)d message; %(finished)d now has a final status.",
-                    "Asked Zhenzi about %(count)d messages; %(finished)d now have a final status.",
-                    result.checked,
-                )
-                % {"count": result.checked, "finished": result.finished},
-                messages.SUCCESS,
-            )
-        if result.skipped:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d message was skipped: only sent messages and messages of unknown "
-                    "outcome can be refreshed.",
-                    "%(count)d messages were skipped: only sent messages and messages of "
-                    "unknown outcome can be refreshed.",
-                    result.skipped,
-                )
-                % {"count": result.skipped},
-                messages.WARNING,
-            )
-        if result.error is not None:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(reason)s %(count)d message was not checked.",
-                    "%(reason)s %(count)d messages were not checked.",
-                    result.not_checked,
-                )
-                % {"reason": describe_error(result.error), "count": result.not_checked},
-                messages.WARNING,
-            )
-        elif result.not_checked:
-            self.message_user(
-                request,
-                ngettext(
-                    "Only %(limit)d messages are checked at a time; %(count)d was left: select "
-                    "it again to check it.",
-                    "Only %(limit)d messages are checked at a time; %(count)d were left: select "
-                    "them again to check them.",
-                    result.not_checked,
-                )
-                % {"limit": REFRESH_LIMIT, "count": result.not_checked},
-                messages.WARNING,
-            )
 
     # Pages
 

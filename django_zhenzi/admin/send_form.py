@@ -15,7 +15,7 @@ from django_zhenzi.client import (
     MAX_TEMPLATE_ID_LENGTH,
     ZhenziInputError,
     message_length,
-    normalize_number,
+    normalized_or_none,
 )
 from django_zhenzi.priority import Priority
 
@@ -42,9 +42,7 @@ def split_numbers(text: str) -> list[str]:
             piece = piece.strip()
             if not piece:
                 continue
-            try:
-                normalize_number(piece)
-            except ZhenziInputError:
+            if normalized_or_none(piece) is None:
                 pieces.extend(piece.split())
             else:
                 pieces.append(piece)
@@ -85,11 +83,7 @@ def too_long(length: int) -> forms.ValidationError:
 
 
 def is_mobile(number: str) -> bool:
-    try:
-        normalize_number(number)
-    except ZhenziInputError:
-        return False
-    return True
+    return normalized_or_none(number) is not None
 
 
 class SendForm(forms.Form):
@@ -171,23 +165,16 @@ class SendForm(forms.Form):
                 code="too_many",
                 params={"limit": MAX_NUMBERS, "count": len(pieces)},
             )
-        valid: dict[str, None] = {}
-        for piece in pieces:
-            try:
-                number = normalize_number(piece)
-            except ZhenziInputError:
-                self.invalid_numbers.append(piece)
-                continue
-            if number in valid:
-                self.duplicate_count += 1
-            valid[number] = None
-        if not valid:
+        recipients = services.sort_recipients(pieces)
+        self.invalid_numbers = [pieces[position] for position in recipients.invalid]
+        self.duplicate_count = len(recipients.repeats)
+        if not recipients.numbers:
             raise forms.ValidationError(
                 _("None of these is a mainland China mobile number: %(numbers)s"),
                 code="no_valid_number",
                 params={"numbers": list_numbers(self.invalid_numbers) or "-"},
             )
-        return list(valid)
+        return recipients.numbers
 
     def clean_message(self) -> str:
         # Browsers send line breaks as CRLF; the provider would count two characters for each.

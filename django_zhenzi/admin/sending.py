@@ -147,7 +147,7 @@ def tell_unreachable(request: HttpRequest, rows: list[Message]) -> None:
     for row in rows:
         if row.status in SENT_STATUSES:
             continue
-        described = describe_unreachable(row.error_text, sending=True)
+        described = describe_unreachable(row.error_kind, row.error_params)
         if described is not None:
             messages.error(request, described)
             return

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext as _
 
-from django_zhenzi.client import SmsRecord, ZhenziError
+from django_zhenzi.client import SmsRecord
+from django_zhenzi.exceptions import OperationNotSupported
 
-
-class OperationNotSupported(ZhenziError):
-    """The backend has no account to ask (balance, message look-up)."""
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,23 @@ class BaseSmsBackend:
     ``send`` returns the provider's answer (stored on the message) or raises a
     :class:`~django_zhenzi.client.ZhenziError`; its subclass tells whether the message may have
     gone out. Backends without an account raise :class:`OperationNotSupported` from the others.
+
+    ``get_backend(path, **options)`` passes its options to ``__init__``: a backend taking options
+    of its own takes them as keyword arguments and passes the rest on to this one, which refuses
+    any left. A backend is a context manager that closes it.
     """
+
+    def __init__(self, **options: Any) -> None:
+        if options:
+            # Names only: a value may be a secret given under a misspelt name.
+            unknown = ", ".join(sorted(options))
+            raise TypeError(f"{type(self).__qualname__} takes no option {unknown}.")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def send(self, sms: OutgoingSms) -> dict[str, Any]:
         raise NotImplementedError

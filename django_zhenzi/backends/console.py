@@ -9,7 +9,8 @@ from django_zhenzi.backends.base import BaseSmsBackend, OutgoingSms
 
 
 class SmsBackend(BaseSmsBackend):
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, **options: Any) -> None:
+        super().__init__(**options)
         self.stream = stream
 
     def send(self, sms: OutgoingSms) -> dict[str, Any]:

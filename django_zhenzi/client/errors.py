@@ -10,6 +10,11 @@ One base class, :class:`ZhenziError`. Below it:
 
 No error keeps the request (its body holds the app secret): only the endpoint, the HTTP status and
 the answer's text, with the secret removed should the answer ever echo it.
+
+Every error also says what went wrong as plain data: ``kind`` (a string) and ``params`` (a dict
+of JSON values). The Django side stores them and renders them in the reader's language from its
+catalogue (``django_zhenzi.reasons``); the error's own text stays English, for code and logs.
+``"other"`` is the kind of an error with no shape of its own: its params hold its text.
 """
 
 from __future__ import annotations
@@ -153,6 +158,15 @@ class ZhenziError(Exception):
     #: Whether sending the same request again later can succeed without a person's help.
     retryable: bool = False
 
+    def __init__(
+        self, *args: Any, kind: str = "other", params: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(*args)
+        self.kind = kind
+        if params is None:
+            params = {"text": str(self)} if kind == "other" else {}
+        self.params = params
+
 
 class ZhenziInputError(ZhenziError, ValueError):
     """Input refused before any HTTP call (bad number, empty message, ...).
@@ -161,8 +175,16 @@ class ZhenziInputError(ZhenziError, ValueError):
     the reason (a control character or a lone surrogate), else None.
     """
 
-    def __init__(self, message: str, *, field: str, character: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str,
+        character: str | None = None,
+        kind: str = "other",
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, kind=kind, params=params)
         self.field = field
         self.character = character
 
@@ -178,7 +200,9 @@ class ZhenziAPIError(ZhenziError):
         self.retryable = self.explanation.retryable
         super().__init__(
             f"Zhenzi error {code} on {endpoint}: {self.explanation.meaning} "
-            f"({self.explanation.meaning_zh}; provider said: {data!r}). {self.explanation.hint}"
+            f"({self.explanation.meaning_zh}; provider said: {data!r}). {self.explanation.hint}",
+            kind="duplicate_message_id" if self.duplicate_message_id else "provider_error",
+            params={"code": code, "endpoint": endpoint, "answer": repr(data)},
         )
 
     @property
@@ -212,9 +236,16 @@ class ZhenziTransportError(ZhenziError, requests.RequestException):
     maybe_sent: bool = True
 
     def __init__(
-        self, message: str, *, endpoint: str, status_code: int | None = None, body: str = ""
+        self,
+        message: str,
+        *,
+        endpoint: str,
+        status_code: int | None = None,
+        body: str = "",
+        kind: str = "other",
+        params: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, kind=kind, params=params)
         self.endpoint = endpoint
         self.status_code = status_code
         self.body = body

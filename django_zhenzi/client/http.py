@@ -124,12 +124,12 @@ class ZhenziClient:
         self,
         api_url: str,
         app_id: str,
-        app_secret: str,
+        app_secret: str | Secret,
         *,
         timeout: float | tuple[float, float] = 10.0,
         pool_size: int = 10,
     ) -> None:
-        self._app_secret = Secret(app_secret)
+        self._app_secret = app_secret if isinstance(app_secret, Secret) else Secret(app_secret)
         del app_secret  # out of this frame's locals, should a line below raise
         self.api_url = api_url.rstrip("/")
         self.app_id = app_id
@@ -195,7 +195,10 @@ class ZhenziClient:
             or not _BALANCE.fullmatch(str(data))
         ):
             raise ZhenziMaybeSentError(
-                f"Unexpected balance in the answer: {data!r}", endpoint=BALANCE_PATH
+                f"Unexpected balance in the answer: {data!r}",
+                endpoint=BALANCE_PATH,
+                kind="unexpected_balance",
+                params={"answer": repr(data)},
             )
         return int(data)
 
@@ -210,6 +213,8 @@ class ZhenziClient:
             raise ZhenziMaybeSentError(
                 f"Unexpected record in the answer: {type(data).__name__}",
                 endpoint=FIND_MESSAGE_PATH,
+                kind="unexpected_record",
+                params={"type": type(data).__name__},
             )
         return SmsRecord(
             message_id=str(data.get("messageId") or message_id),
@@ -281,6 +286,8 @@ class ZhenziClient:
                 endpoint=path,
                 status_code=status,
                 body=self._excerpt(response.content),
+                kind="http_maybe_processed",
+                params={"status": status, "path": path},
             )
         if not 200 <= status < 300:
             raise ZhenziNotSentError(
@@ -289,6 +296,8 @@ class ZhenziClient:
                 endpoint=path,
                 status_code=status,
                 body=self._excerpt(response.content),
+                kind="http_refused",
+                params={"status": status, "path": path},
             )
         answer = self._decode_json(response.content, path)
         code = answer.get("code") if isinstance(answer, dict) else None
@@ -298,6 +307,8 @@ class ZhenziClient:
                 endpoint=path,
                 status_code=status,
                 body=self._excerpt(response.content),
+                kind="no_code",
+                params={"path": path},
             )
         if code != 0:
             raise ZhenziAPIError(code, self._redact(answer.get("data")), endpoint=path)
@@ -311,17 +322,27 @@ class ZhenziClient:
                 f"The answer from {path} is not JSON",
                 endpoint=path,
                 body=self._excerpt(content),
+                kind="not_json",
+                params={"path": path},
             ) from exc
 
     def _transport_error(self, exc: requests.RequestException, path: str) -> ZhenziTransportError:
         detail = self._redact(f"{type(exc).__name__}: {exc}")
+        params = {"url": self.api_url + path, "detail": detail}
         if _definitely_not_sent(exc):
+            # Every request says "nothing was sent" here; only a send's kind says so to readers.
+            sending = path in (SEND_PATH, SEND_TEMPLATE_PATH)
             return ZhenziNotSentError(
-                f"Could not reach {self.api_url}{path}, nothing was sent ({detail})", endpoint=path
+                f"Could not reach {self.api_url}{path}, nothing was sent ({detail})",
+                endpoint=path,
+                kind="not_sent" if sending else "unreachable",
+                params=params,
             )
         return ZhenziMaybeSentError(
             f"No answer from {self.api_url}{path}; the request may have been processed ({detail})",
             endpoint=path,
+            kind="no_answer",
+            params=params,
         )
 
     def _excerpt(self, content: bytes | str) -> str:

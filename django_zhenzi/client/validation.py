@@ -82,18 +82,31 @@ def normalize_number(number: str | int) -> str:
     digits = _NUMBER_SEPARATORS.sub("", str(number))
     digits = _COUNTRY_PREFIX.sub("", digits, count=1)
     if not digits:
-        raise ZhenziInputError("The phone number is empty.", field="number")
+        raise ZhenziInputError("The phone number is empty.", field="number", kind="empty_number")
     if re.search(r"[,;，；/|]", digits):
         raise ZhenziInputError(
             f"{number!r} holds several numbers; Zhenzi takes exactly one number per message.",
             field="number",
+            kind="several_numbers",
+            params={"number": repr(number)},
         )
     if not _MAINLAND_MOBILE.fullmatch(digits):
         raise ZhenziInputError(
             f"{number!r} is not a mainland China mobile number (11 digits starting with 1[3-9]).",
             field="number",
+            kind="not_mobile_number",
+            params={"number": repr(number)},
         )
     return digits
+
+
+def normalized_or_none(number: object) -> str | None:
+    """``normalize_number(number)``, or None when it is not a mainland mobile number: for
+    callers that skip an invalid number rather than stop at it."""
+    try:
+        return normalize_number(number)  # type: ignore[arg-type]
+    except ZhenziInputError:
+        return None
 
 
 def message_length(message: str) -> int:

@@ -6,12 +6,22 @@ import argparse
 import math
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
 
 class ZhenziCommand(BaseCommand):
-    """A command whose ``help`` may be a lazy translation."""
+    """A command whose ``help`` may be a lazy translation, and that says "The SMS configuration
+    is wrong" (a CommandError, no traceback) when a setting stops it."""
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        try:
+            return super().execute(*args, **options)
+        except ImproperlyConfigured as wrong:
+            raise CommandError(
+                _("The SMS configuration is wrong: {error}").format(error=wrong)
+            ) from wrong
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)

@@ -29,7 +29,13 @@ from django_zhenzi.services.claims import (
     release,
 )
 from django_zhenzi.services.compose import create_messages, send_code_message
-from django_zhenzi.services.content import Content, as_number_list, validate_content
+from django_zhenzi.services.content import (
+    Content,
+    Recipients,
+    as_number_list,
+    sort_recipients,
+    validate_content,
+)
 from django_zhenzi.services.dispatch import (
     MASKED_NOT_RESENT,
     PassResult,
@@ -42,11 +48,11 @@ from django_zhenzi.services.maintenance import (
     CleanupResult,
     MessageLookup,
     RequeueResult,
-    check_backend,
-    delete_old_messages,
+    delete_history_older_than,
     look_up_message,
     requeue_failed,
     status_counts,
+    validate_backend_settings,
 )
 from django_zhenzi.services.policy import Action, decide, retry_delay
 from django_zhenzi.services.reconcile import reconcile
@@ -70,6 +76,7 @@ __all__ = [
     "Content",
     "MessageLookup",
     "PassResult",
+    "Recipients",
     "RefreshResult",
     "ReportData",
     "RequeueResult",
@@ -80,14 +87,13 @@ __all__ = [
     "as_number_list",
     "balance_cache_key",
     "cached_balance",
-    "check_backend",
     "claim",
     "claim_due",
     "claim_unknown",
     "clock",
     "create_messages",
     "decide",
-    "delete_old_messages",
+    "delete_history_older_than",
     "expire_stale_claims",
     "link_orphan_reports",
     "look_up_message",
@@ -103,8 +109,10 @@ __all__ = [
     "send_claimed",
     "send_code_message",
     "send_now",
+    "sort_recipients",
     "status_counts",
     "sync_statuses",
+    "validate_backend_settings",
     "validate_content",
     "work_batch",
 ]

@@ -20,15 +20,13 @@ from django.db.models import F, Q
 
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import MaybeSent, Message, Status
+from django_zhenzi.reasons import ErrorKind, Reason
 from django_zhenzi.services import clock
 from django_zhenzi.services.transitions import move_many, serialized_writes
 
 #: The order senders take due messages in: the most urgent first, then the longest due
 #: (served by the index ``zhenzi_msg_claim_idx``).
 CLAIM_ORDER = ("priority", "next_attempt_at", "id")
-
-#: Why a message whose claim expired is being reconciled (stored as its error text).
-CLAIM_EXPIRED = "The claim expired before an answer was recorded."
 
 
 def new_claim_token() -> str:
@@ -123,7 +121,7 @@ def expire_stale_claims() -> int:
         maybe_sent=MaybeSent.CLAIM_EXPIRED,
         next_attempt_at=moment,
         where=Q(claimed_at__lt=cutoff),  # not renewed meanwhile
-        error_text=CLAIM_EXPIRED,
+        **Reason.of(ErrorKind.CLAIM_EXPIRED).fields(),
     )
 
 

@@ -7,16 +7,18 @@ from datetime import timedelta
 
 from django.db import transaction
 
-from django_zhenzi import signals
+from django_zhenzi.backends import BaseSmsBackend
 from django_zhenzi.client import ZhenziInputError, check_number_characters, normalize_number
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import Message, Status, VerificationCode
 from django_zhenzi.priority import Priority
+from django_zhenzi.reasons import Reason
 from django_zhenzi.services import clock
 from django_zhenzi.services.claims import new_claim_token
 from django_zhenzi.services.content import Content, as_number_list
 from django_zhenzi.services.dispatch import send_claimed, send_now
 from django_zhenzi.services.handoff import hand_off
+from django_zhenzi.services.transitions import announce_failure
 
 _MAX_STORED_NUMBER = Message._meta.get_field("number").max_length
 
@@ -27,14 +29,16 @@ def create_messages(
     *,
     queue: bool,
     priority: Priority = Priority.NORMAL,
+    backend: BaseSmsBackend | None = None,
 ) -> list[Message]:
     """One row per number, in order. A bad number in a batch gets a ``failed`` row with the
     reason and the others go on; a single bad number raises ZhenziInputError, storing nothing.
 
     Non-queued messages are sent once the surrounding transaction commits (at once outside one).
     Until then they are held back from workers for CLAIM_TIMEOUT, so a worker takes them only
-    if this process dies before it sends them. Queued ones are handed to the task engine, if
-    the site uses one, after the commit.
+    if this process dies before it sends them. ``backend`` sends them instead of the settings'
+    (see ``dispatch.send_claimed``). Queued ones are handed to the task engine, if the site
+    uses one, after the commit.
     """
     given = as_number_list(numbers)
     if not given:
@@ -62,18 +66,19 @@ def create_messages(
                 raise
             row.number = str(raw)[:_MAX_STORED_NUMBER]
             row.status = Status.FAILED
-            row.error_text = str(error)
+            for name, value in Reason.from_error(error).fields().items():
+                setattr(row, name, value)
         rows.append(row)
     Message.objects.bulk_create(rows)
     for row in rows:
         if row.status == Status.FAILED:
-            signals.message_failed.send_robust(sender=Message, message=row, reason=row.error_text)
+            announce_failure(row)
     queued = [row.message_id for row in rows if row.status == Status.QUEUED]
     if queue:
         hand_off(queued, due, priority)
     else:
         # bulk_create does not return primary keys on every database: look them up by messageId.
-        transaction.on_commit(lambda: send_now(queued))
+        transaction.on_commit(lambda: send_now(queued, backend=backend))
     return rows
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django_zhenzi.client import (
     ZhenziInputError,
+    normalize_number,
     validate_client_ip,
     validate_message,
     validate_template_id,
@@ -45,6 +46,35 @@ def validate_content(
     if template_params:
         raise ZhenziInputError("Template parameters need a template id.", field="template_id")
     return Content(text=validate_message(message), client_ip=ip)  # type: ignore[arg-type]
+
+
+@dataclass
+class Recipients:
+    """Numbers as given, sorted out: the valid ones normalized, in order and once each; the
+    invalid ones by position (with why), and the repeats by position (with the first's)."""
+
+    numbers: list[str] = field(default_factory=list)
+    invalid: dict[int, ZhenziInputError] = field(default_factory=dict)
+    repeats: dict[int, int] = field(default_factory=dict)
+
+
+def sort_recipients(given: Iterable[str | int]) -> Recipients:
+    """Normalize every number, keep each valid one once, and note the others: for a send to a
+    list (the admin's send form, ``zhenzi_send``) that goes on without the invalid numbers."""
+    recipients = Recipients()
+    first_at: dict[str, int] = {}
+    for position, raw in enumerate(given):
+        try:
+            number = normalize_number(raw)
+        except ZhenziInputError as error:
+            recipients.invalid[position] = error
+            continue
+        if number in first_at:
+            recipients.repeats[position] = first_at[number]
+            continue
+        first_at[number] = position
+        recipients.numbers.append(number)
+    return recipients
 
 
 def as_number_list(numbers: str | int | Iterable[str | int]) -> list[str | int]:

@@ -18,10 +18,11 @@ from typing import Any
 from django.db.models import Q
 
 from django_zhenzi import signals
-from django_zhenzi.backends import OutgoingSms, get_backend
+from django_zhenzi.backends import BaseSmsBackend, OutgoingSms, get_backend
 from django_zhenzi.client import ZhenziAPIError, ZhenziError, ZhenziInputError
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import Message
+from django_zhenzi.reasons import TEMPLATES, ErrorKind, Reason, no_reason
 from django_zhenzi.services import clock
 from django_zhenzi.services.claims import BatchClaim, claim, new_claim_token, release
 from django_zhenzi.services.content import Content
@@ -32,20 +33,18 @@ from django_zhenzi.status import SENT_STATUSES, Status
 
 logger = logging.getLogger("django_zhenzi")
 
-#: Why a code message is never sent a second time.
-MASKED_NOT_RESENT = (
-    "Not sent again: the verification code it carried was kept only in memory; request a new code."
-)
+#: Why a code message is never sent a second time (the English text of its kind).
+MASKED_NOT_RESENT = TEMPLATES[ErrorKind.MASKED_NOT_RESENT]
 
 
-def outgoing(message: Message, content: Content | None = None) -> OutgoingSms:
+def outgoing_sms(message: Message, content: Content | None = None) -> OutgoingSms:
     """What to send for ``message``: its stored content, or ``content`` when given."""
     if content is None:
         params = message.template_params or []
         if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+            reason = Reason.of(ErrorKind.BAD_TEMPLATE_PARAMS, params=repr(params))
             raise ZhenziInputError(
-                f"Stored template parameters are not a list of strings: {params!r}",
-                field="template_params",
+                reason.text, field="template_params", kind=reason.kind, params=reason.params
             )
         content = Content(
             text=message.text, template_id=message.template_id, template_params=tuple(params)
@@ -69,6 +68,7 @@ def send_claimed(
     *,
     content: Content | None = None,
     sent: SentBuffer | None = None,
+    backend: BaseSmsBackend | None = None,
 ) -> Action | None:
     """Send one message ``token`` has claimed and record the outcome; None when the provider
     accepted it, else what the policy did with it.
@@ -76,17 +76,20 @@ def send_claimed(
     ``content`` replaces the stored content (which is then a mask, see ``send_code_message``);
     without it a masked message fails rather than send its mask. A success is recorded at once,
     or handed to ``sent`` to be recorded with others in one UPDATE.
+
+    ``backend`` (a caller's, for this send) replaces this thread's backend for the settings.
     """
     if content is None and message.content_masked:
-        fail(message, token, Status.SENDING, None, MASKED_NOT_RESENT)
+        fail(message, token, Status.SENDING, None, Reason.of(ErrorKind.MASKED_NOT_RESENT))
         return Action.FAIL
     try:
-        answer = get_backend().send(outgoing(message, content))
+        sender = get_backend() if backend is None else backend
+        answer = sender.send(outgoing_sms(message, content))
     except ZhenziError as error:
-        return record_error(message, token, error)
+        return record_error(message, token, error, given_backend=backend is not None)
     except Exception as error:  # a bug or a broken backend: this message fails alone
         logger.exception("Sending %s failed unexpectedly", message.message_id)
-        fail(message, token, Status.SENDING, None, f"{type(error).__name__}: {error}")
+        fail(message, token, Status.SENDING, None, Reason.unexpected(error))
         return Action.FAIL
     if sent is not None:
         sent.add(message, answer)
@@ -98,19 +101,28 @@ def send_claimed(
         token=token,
         sent_at=clock.now(),
         provider_answer=answer,
-        error_code=None,
-        error_text="",
+        **no_reason(),
     )
     if not accepted:
         record_answer_after_report(message, token, answer)
     return None
 
 
-def record_error(message: Message, token: str, error: ZhenziError) -> Action:
-    """Apply the policy's decision for ``error`` to a message being sent."""
+def record_error(
+    message: Message, token: str, error: ZhenziError, *, given_backend: bool = False
+) -> Action:
+    """Apply the policy's decision for ``error`` to a message being sent.
+
+    Sent through a ``given_backend`` (a caller's), the message fails instead of going to the
+    workers: they would retry, or reconcile, through the settings' backend, perhaps another
+    account. One that may have been sent keeps its ``maybe_sent`` mark.
+    """
     decision = decide(error)
     code = error.code if isinstance(error, ZhenziAPIError) else None
-    text = str(error)
+    reason = Reason.from_error(error)
+    if given_backend and decision.action is not Action.FAIL:
+        fail(message, token, Status.SENDING, code, reason, maybe_sent=decision.maybe_sent)
+        return Action.FAIL
     if decision.action is Action.RECONCILE:
         move(
             message,
@@ -120,21 +132,22 @@ def record_error(message: Message, token: str, error: ZhenziError) -> Action:
             maybe_sent=decision.maybe_sent,
             next_attempt_at=clock.now() + timedelta(seconds=float(zhenzi_settings.RECONCILE_DELAY)),
             error_code=code,
-            error_text=text,
+            **reason.fields(),
         )
     elif decision.action is Action.PAUSE:
-        pause(message, token, code, text)
+        pause(message, token, code, reason)
     elif decision.action is Action.RETRY:
-        retry_or_fail(message, token, Status.SENDING, code, text)
+        retry_or_fail(message, token, Status.SENDING, code, reason)
     else:
-        fail(message, token, Status.SENDING, code, text)
+        fail(message, token, Status.SENDING, code, reason)
     return decision.action
 
 
-def pause(message: Message, token: str, code: int | None, text: str) -> None:
+def pause(message: Message, token: str, code: int | None, reason: Reason) -> None:
     """The account was refused: the message waits in the queue, the attempt not counted."""
     if message.content_masked:
-        fail(message, token, Status.SENDING, code, f"{MASKED_NOT_RESENT} ({text})")
+        masked = Reason.of(ErrorKind.MASKED_AFTER_ERROR, reason=reason)
+        fail(message, token, Status.SENDING, code, masked)
         return
     move(
         message,
@@ -144,18 +157,24 @@ def pause(message: Message, token: str, code: int | None, text: str) -> None:
         attempts=message.attempts - 1,
         next_attempt_at=clock.now(),
         error_code=code,
-        error_text=text,
+        **reason.fields(),
     )
 
 
 def retry_or_fail(
-    message: Message, token: str, from_status: str, code: int | None, text: str, **changes: Any
+    message: Message,
+    token: str,
+    from_status: str,
+    code: int | None,
+    reason: Reason,
+    **changes: Any,
 ) -> None:
     if message.content_masked:
-        fail(message, token, from_status, code, f"{MASKED_NOT_RESENT} ({text})", **changes)
+        masked = Reason.of(ErrorKind.MASKED_AFTER_ERROR, reason=reason)
+        fail(message, token, from_status, code, masked, **changes)
     elif message.attempts >= int(zhenzi_settings.MAX_ATTEMPTS):
-        reason = f"Gave up after {message.attempts} attempts: {text}"
-        fail(message, token, from_status, code, reason, **changes)
+        gave_up = Reason.of(ErrorKind.GAVE_UP, count=message.attempts, reason=reason)
+        fail(message, token, from_status, code, gave_up, **changes)
     else:
         retried = move(
             message,
@@ -164,7 +183,7 @@ def retry_or_fail(
             token=token,
             next_attempt_at=clock.now() + retry_delay(message.attempts),
             error_code=code,
-            error_text=text,
+            **reason.fields(),
             **changes,
         )
         if retried:
@@ -172,7 +191,12 @@ def retry_or_fail(
 
 
 def fail(
-    message: Message, token: str, from_status: str, code: int | None, text: str, **changes: Any
+    message: Message,
+    token: str,
+    from_status: str,
+    code: int | None,
+    reason: Reason,
+    **changes: Any,
 ) -> None:
     move(
         message,
@@ -180,7 +204,7 @@ def fail(
         expect=from_status,
         token=token,
         error_code=code,
-        error_text=text,
+        **reason.fields(),
         **changes,
     )
 
@@ -191,7 +215,7 @@ def record_answer_after_report(message: Message, token: str, answer: dict[str, A
         pk=message.pk, claim_token=token, status__in=[Status.DELIVERED, Status.UNDELIVERED]
     )
     with serialized_writes():
-        recorded = overtaken.update(provider_answer=answer, error_code=None, error_text="")
+        recorded = overtaken.update(provider_answer=answer, **no_reason())
     if not recorded:
         return False
     message.refresh_from_db(fields=["status", "sent_at", "provider_status", "status_changed_at"])
@@ -245,8 +269,7 @@ class SentBuffer:
         changes = {
             "sent_at": moment,
             "provider_answer": answer,
-            "error_code": None,
-            "error_text": "",
+            **no_reason(),
         }
         moved = move_many(ids, Status.SENT, expect=Status.SENDING, token=self.token, **changes)
         recorded = set(ids)
@@ -272,7 +295,7 @@ class SentBuffer:
 
 @dataclass
 class PassResult:
-    """What one pass (a worker's, or a send-now) did."""
+    """What one pass (a worker's, or a send-now) did; ``zhenzi_send`` tallies its run with it."""
 
     sent: int = 0
     failed: int = 0
@@ -301,22 +324,27 @@ class PassResult:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def count(self, message: Message) -> None:
+        """Count ``message`` by where it stands after its attempt: sent, failed, back in the
+        queue (``retried``), or anything else (``unknown``: its outcome is not known here)."""
         if message.status in SENT_STATUSES:
-            attribute = "sent"
+            self.sent += 1
+        elif message.status == Status.FAILED:
+            self.failed += 1
+        elif message.status == Status.QUEUED:
+            self.retried += 1
         else:
-            attribute = {
-                Status.FAILED: "failed",
-                Status.QUEUED: "retried",
-                Status.UNKNOWN: "unknown",
-            }.get(message.status, "")
-        if attribute:
-            setattr(self, attribute, getattr(self, attribute) + 1)
+            self.unknown += 1
 
 
 def send_batch(
-    batch: Sequence[Message], token: str, *, stop: threading.Event | None = None
+    batch: Sequence[Message],
+    token: str,
+    *,
+    stop: threading.Event | None = None,
+    backend: BaseSmsBackend | None = None,
 ) -> PassResult:
-    """Send a claimed batch in order under one renewed claim.
+    """Send a claimed batch in order under one renewed claim (through ``backend`` when given,
+    see ``send_claimed``).
 
     What was not tried goes back to the queue when ``stop`` is set, and when the provider
     refuses the account itself (the policy's PAUSE): every further message would get the same
@@ -335,7 +363,7 @@ def send_batch(
             if not claim_held.holds(message):
                 continue  # taken for a dead sender's: another worker reconciles it
             tried.append(message)
-            if send_claimed(message, token, sent=sent) is Action.PAUSE:
+            if send_claimed(message, token, sent=sent, backend=backend) is Action.PAUSE:
                 result.paused = message.error_text
                 result.released += release(batch[index + 1 :], token)
                 break
@@ -346,8 +374,9 @@ def send_batch(
     return result
 
 
-def send_now(message_ids: Sequence[str]) -> PassResult:
-    """Claim the given queued messages, due or not, and send them in this thread."""
+def send_now(message_ids: Sequence[str], *, backend: BaseSmsBackend | None = None) -> PassResult:
+    """Claim the given queued messages, due or not, and send them in this thread (through
+    ``backend`` when given)."""
     token = new_claim_token()
     batch = claim(Q(message_id__in=message_ids), token, limit=len(message_ids), due_only=False)
-    return send_batch(batch, token)
+    return send_batch(batch, token, backend=backend)

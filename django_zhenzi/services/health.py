@@ -32,6 +32,7 @@ from django_zhenzi.backends import OperationNotSupported
 from django_zhenzi.client import ZhenziError
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import BalanceSnapshot, Message, Status, StatusReport
+from django_zhenzi.reasons import Reason
 from django_zhenzi.services import clock
 from django_zhenzi.services.balance import cached_balance
 
@@ -81,8 +82,9 @@ def _live_balance() -> tuple[int | None, Problem | None]:
     except OperationNotSupported:
         return None, None  # console, locmem, dummy: no account to check
     except (ZhenziError, ImproperlyConfigured) as error:
-        # ZhenziError's text holds the code, its meaning and a hint, never the secret.
-        message = _("Cannot read the balance from Zhenzi: {error}").format(error=error)
+        # A ZhenziError renders its kind: the code, its meaning and a hint, never the secret.
+        detail = Reason.from_error(error).render() if isinstance(error, ZhenziError) else error
+        message = _("Cannot read the balance from Zhenzi: {error}").format(error=detail)
         return None, Problem("provider", message, {"error": type(error).__name__})
 
 

@@ -27,17 +27,14 @@ from datetime import datetime, timedelta
 
 from django.db import DatabaseError, OperationalError, connections, router, transaction
 from django.db.models import Case, F, Model, Q, Value, When
-from django.utils.text import format_lazy
-from django.utils.translation import gettext_lazy as _
 
 from django_zhenzi.client import (
-    ZhenziError,
-    ZhenziInputError,
     mask_number,
-    normalize_number,
+    normalized_or_none,
     validate_client_ip,
 )
 from django_zhenzi.conf import zhenzi_settings
+from django_zhenzi.exceptions import RateLimited
 from django_zhenzi.models import RateCounter, RateLimit, RateLimitRefusal
 from django_zhenzi.services import clock
 from django_zhenzi.services.content import as_number_list
@@ -83,29 +80,6 @@ RULES: dict[RateLimit, Rule] = {
 }
 
 
-class RateLimited(ZhenziError):
-    """A limit refused the send: nothing was stored or sent.
-
-    ``limit`` names it (a :class:`~django_zhenzi.models.RateLimit`), ``subject`` is what it
-    counts (the number, the client IP or network, ``""`` for the site) and ``retry_after`` the
-    whole seconds until it allows a send again.
-    """
-
-    def __init__(self, limit: RateLimit, subject: str, retry_after: int) -> None:
-        self.limit = limit
-        self.subject = subject
-        self.retry_after = retry_after
-        super().__init__(
-            str(
-                format_lazy(
-                    _("Refused by the limit on {limit}; try again in {seconds} seconds."),
-                    limit=limit.label,
-                    seconds=retry_after,
-                )
-            )
-        )
-
-
 def check_send(
     numbers: str | int | Iterable[str | int], client_ip: str | None = None, *, code: bool = False
 ) -> None:
@@ -117,7 +91,8 @@ def check_send(
     per-IP limit applies only when ``client_ip`` is given. Inside a transaction the counts
     commit (or roll back) with it.
     """
-    wanted = Counter(_valid_numbers(as_number_list(numbers)))
+    valid = (normalized_or_none(number) for number in as_number_list(numbers))
+    wanted = Counter(number for number in valid if number is not None)
     if not wanted:
         return
     ip_subject = subject_for_ip(client_ip) if client_ip not in (None, "") else None
@@ -176,14 +151,6 @@ def subject_for_ip(client_ip: str) -> str:
             return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network(f"{address}/{IPV6_PREFIX}", strict=False))
     return str(address)
-
-
-def _valid_numbers(numbers: list[str | int]) -> Iterator[str]:
-    for number in numbers:
-        try:
-            yield normalize_number(number)
-        except ZhenziInputError:
-            continue
 
 
 def _plan(

@@ -97,7 +97,7 @@ def requeue_failed(
     return RequeueResult(requeued, total - requeued - held_back, held_back)
 
 
-def check_backend() -> None:
+def validate_backend_settings() -> None:
     """Build the configured backend now, so a configuration mistake shows before anything is
     stored. Raises ImproperlyConfigured; makes no provider call."""
     get_backend()
@@ -143,7 +143,7 @@ class CleanupResult:
     rate_limit_rows: int = 0
 
 
-def delete_old_messages(
+def delete_history_older_than(
     days: int, *, dry_run: bool = False, chunk_size: int = 1000
 ) -> CleanupResult:
     """Delete messages created more than ``days`` days ago that are sent, delivered, undelivered

@@ -20,19 +20,12 @@ from django_zhenzi.backends import OperationNotSupported, get_backend
 from django_zhenzi.client import ZhenziError
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import MaybeSent, Message, Status
+from django_zhenzi.reasons import ErrorKind, Reason, no_reason
 from django_zhenzi.services import clock
 from django_zhenzi.services.dispatch import fail, retry_or_fail
 from django_zhenzi.services.policy import retry_delay
 from django_zhenzi.services.reports import storable
 from django_zhenzi.services.transitions import move
-
-NO_LOOKUP = "The backend cannot look messages up."
-NEVER_RECEIVED = "The provider never received it."
-LOOKUP_FAILED = "Reconciliation failed, will ask again: {error}"
-DUPLICATE_TAKEN_AS_SENT = (
-    "Taken as sent: the provider refused its messageId as already used, though "
-    "findSmsByMessageId never showed it."
-)
 
 
 def reconcile(message: Message, token: str) -> None:
@@ -41,10 +34,12 @@ def reconcile(message: Message, token: str) -> None:
     try:
         record = get_backend().find_message(message.message_id)
     except OperationNotSupported:
-        fail(message, token, Status.UNKNOWN, None, NO_LOOKUP)  # keeps "may have been sent"
+        no_lookup = Reason.of(ErrorKind.NO_LOOKUP)
+        fail(message, token, Status.UNKNOWN, None, no_lookup)  # keeps "may have been sent"
         return
     except ZhenziError as error:
-        ask_again(message, token, retry_delay(message.attempts), LOOKUP_FAILED.format(error=error))
+        failed = Reason.of(ErrorKind.LOOKUP_FAILED, reason=Reason.from_error(error))
+        ask_again(message, token, retry_delay(message.attempts), failed)
         return
     moment = clock.now()
     if record is not None:
@@ -56,8 +51,7 @@ def reconcile(message: Message, token: str) -> None:
             sent_at=record.create_time or moment,
             provider_answer={"findSmsByMessageId": storable(message, dict(record.raw))},
             maybe_sent=MaybeSent.NO,
-            error_code=None,
-            error_text="",
+            **no_reason(),
         )
         return
     unsettled_for = (moment - message.status_changed_at).total_seconds()
@@ -68,7 +62,7 @@ def reconcile(message: Message, token: str) -> None:
         wait = min(
             max(float(zhenzi_settings.RECONCILE_DELAY), unsettled_for), settle - unsettled_for
         )
-        ask_again(message, token, timedelta(seconds=wait), message.error_text)
+        ask_again(message, token, timedelta(seconds=wait), None)
     elif message.maybe_sent == MaybeSent.DUPLICATE:
         move(
             message,
@@ -78,18 +72,21 @@ def reconcile(message: Message, token: str) -> None:
             sent_at=moment,
             maybe_sent=MaybeSent.NO,
             error_code=None,
-            error_text=DUPLICATE_TAKEN_AS_SENT,
+            **Reason.of(ErrorKind.DUPLICATE_TAKEN_AS_SENT).fields(),
         )
     else:
-        retry_or_fail(message, token, Status.UNKNOWN, None, NEVER_RECEIVED, maybe_sent=MaybeSent.NO)
+        never = Reason.of(ErrorKind.NEVER_RECEIVED)
+        retry_or_fail(message, token, Status.UNKNOWN, None, never, maybe_sent=MaybeSent.NO)
 
 
-def ask_again(message: Message, token: str, after: timedelta, reason: str) -> None:
+def ask_again(message: Message, token: str, after: timedelta, reason: Reason | None) -> None:
+    """Ask the provider again after ``after``; ``reason`` replaces the stored one if given."""
+    changes = reason.fields() if reason is not None else {}
     move(
         message,
         Status.UNKNOWN,
         expect=Status.UNKNOWN,
         token=token,
         next_attempt_at=clock.now() + after,
-        error_text=reason,
+        **changes,
     )

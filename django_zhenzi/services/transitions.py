@@ -115,9 +115,18 @@ def announce(message: Message, old_status: str, new_status: str) -> None:
     if new_status == Status.SENT:
         signals.message_sent.send_robust(sender=Message, message=message)
     elif new_status == Status.FAILED:
-        signals.message_failed.send_robust(
-            sender=Message, message=message, reason=message.error_text
-        )
+        announce_failure(message)
+
+
+def announce_failure(message: Message) -> None:
+    """``message_failed``: the reason in the active language, and its kind and parameters."""
+    signals.message_failed.send_robust(
+        sender=Message,
+        message=message,
+        reason=message.error_reason,
+        kind=message.error_kind,
+        params=message.error_params,
+    )
 
 
 def statuses_below(status: str) -> list[str]:

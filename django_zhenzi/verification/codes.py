@@ -28,8 +28,13 @@ from django.db.models import F
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from django_zhenzi import services
-from django_zhenzi.checks import code_message_is_valid
-from django_zhenzi.client import ZhenziInputError, mask_number, normalize_number
+from django_zhenzi.client import (
+    ZhenziInputError,
+    mask_number,
+    normalize_number,
+    normalized_or_none,
+)
+from django_zhenzi.code_rules import code_message_is_valid
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import CODE_MASK, VerificationCode
 from django_zhenzi.services import limits
@@ -40,6 +45,8 @@ __all__ = ["CODE_MASK", "RateLimited", "check_code", "send_code"]
 logger = logging.getLogger("django_zhenzi")
 
 _PURPOSE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
+#: A code given to send_code: allauth's are letters and digits, grouped with dashes.
+_GIVEN_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}")
 #: What a code is compared with when the number has none: a hex digest no code hashes to.
 _NO_CODE_HASH = "0" * 64
 
@@ -51,8 +58,15 @@ def send_code(
     client_ip: str | None = None,
     message: str | None = None,
     template_id: str | None = None,
+    code: str | None = None,
+    ttl: float | None = None,
 ) -> VerificationCode:
     """Send a new code to ``number`` for ``purpose`` and return its row (``.sms`` is the message).
+
+    ``code`` and ``ttl`` (seconds) are for a code another library made and checks itself
+    (django-allauth's, django-two-factor-auth's token): it is sent and stored like one of ours,
+    masked, through the same limits; by default the code is CODE_LENGTH random digits, good for
+    CODE_TTL.
 
     The content is ``message`` or ``template_id`` when given, else ZHENZI['CODE_MESSAGE'] or
     ZHENZI['CODE_TEMPLATE_ID']: a text with ``{code}`` and ``{minutes}`` placeholders, or a
@@ -65,9 +79,14 @@ def send_code(
     """
     number = normalize_number(number)
     purpose = _checked_purpose(purpose)
-    length = int(zhenzi_settings.CODE_LENGTH)
-    code = f"{secrets.randbelow(10**length):0{length}d}"
-    ttl = float(zhenzi_settings.CODE_TTL)
+    if code is None:
+        length = int(zhenzi_settings.CODE_LENGTH)
+        code = f"{secrets.randbelow(10**length):0{length}d}"
+    elif not isinstance(code, str) or not _GIVEN_CODE.fullmatch(code):
+        raise ZhenziInputError(
+            "A given code is 1 to 32 ASCII letters, digits or '-'.", field="code"
+        )
+    ttl = float(zhenzi_settings.CODE_TTL if ttl is None else ttl)
     content, masked = _contents(code, math.ceil(ttl / 60), client_ip, message, template_id)
     limits.check_send(number, content.client_ip, code=True)
     moment = services.clock.now()
@@ -101,10 +120,10 @@ def check_code(number: str | int, code: str, *, purpose: str = "login") -> bool:
     constant time. Only a right code costs a third query, to mark it used. A number that is not
     a mobile number fails at once, without a query.
     """
-    try:
-        number = normalize_number(number)
-    except ZhenziInputError:
+    valid_number = normalized_or_none(number)
+    if valid_number is None:
         return False
+    number = valid_number
     purpose = _checked_purpose(purpose)
     given_hash = code_hash(number, purpose, "".join(str(code or "").split()))
     moment = services.clock.now()

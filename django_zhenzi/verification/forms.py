@@ -18,7 +18,7 @@ from django.core.validators import EMPTY_VALUES
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from django_zhenzi.client import ZhenziInputError, normalize_number
+from django_zhenzi.client import normalized_or_none
 from django_zhenzi.models import Status, VerificationCode
 from django_zhenzi.services.limits import RateLimited
 from django_zhenzi.verification import check_code, send_code
@@ -43,10 +43,10 @@ class PhoneNumberField(forms.CharField):
         value = super().to_python(value)
         if value in EMPTY_VALUES:
             return ""
-        try:
-            return normalize_number(value)
-        except ZhenziInputError:
-            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+        number = normalized_or_none(value)
+        if number is None:
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return number
 
 
 def wait_text(seconds: int) -> str:

@@ -33,11 +33,13 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from django.http import HttpRequest
-from django.utils.functional import Promise
 from django.utils.http import parse_header_parameters
 from django.utils.translation import gettext_lazy as _
 
 from django_zhenzi.conf import zhenzi_settings
+from django_zhenzi.exceptions import CallbackRefused as RefusedBody
+from django_zhenzi.exceptions import CallbackTooLarge as BodyTooLarge
+from django_zhenzi.log import MASK
 from django_zhenzi.models import StatusReport
 from django_zhenzi.services import ReportData
 
@@ -45,7 +47,6 @@ MAX_REPORTS_PER_REQUEST = 1000
 MAX_NESTING = 16
 """Deeper JSON is refused: real reports nest two or three levels."""
 MAX_MESSAGE_ID_LENGTH = StatusReport._meta.get_field("reported_message_id").max_length
-MASK = "[removed]"
 
 MESSAGE_ID_FIELDS = ("messageid", "msgid", "smsmsgid", "smsid", "sid")
 NUMBER_FIELDS = ("tonumber", "number", "mobile", "phone", "phonenumber")
@@ -56,20 +57,6 @@ SECRET_FIELDS = frozenset({"appid"})
 
 JSON_START = ("{", "[")
 URL_ENCODED_JSON_START = ("%7b", "%5b")
-
-
-class RefusedBody(ValueError):
-    """A body the callback refuses, with the HTTP status and a reason fit to answer with."""
-
-    status = 400
-
-    def __init__(self, reason: str | Promise) -> None:
-        super().__init__(str(reason))
-        self.reason = reason
-
-
-class BodyTooLarge(RefusedBody):
-    status = 413
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""A sign-in by SMS code, the way a site uses django-zhenzi: request a code, then type it.
+"""A sign-in by SMS code, the way a site uses django-zhenzi: the library's code pages, with this
+site's templates and a little more on the code page.
 
 The code page follows the visitor's own code: when its delivery report says it never arrived,
 and when its last try is spent, it says so and points to a new code. In sandbox mode there is no
@@ -8,19 +9,20 @@ With real credentials nothing of the sort exists.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 import requests
 from django.conf import settings
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.urls import reverse_lazy
 
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import Status, VerificationCode
-from django_zhenzi.verification.forms import CodeRequestForm, VerificationCodeForm
+from django_zhenzi.verification.views import CheckCodeView, RequestCodeView
 
-PURPOSE = "login"
 SESSION_NUMBER = "code_number"
 SESSION_CODE_ID = "code_id"
 SESSION_VERIFIED = "verified_number"
@@ -30,61 +32,52 @@ SANDBOX_TIMEOUT = 3.0
 NOT_DELIVERED = frozenset({Status.UNDELIVERED, Status.FAILED})
 
 
-@require_http_methods(["GET", "POST"])
-def request_code(request: HttpRequest) -> HttpResponse:
-    # "Send another code" comes back here: the number asked for last time is filled in.
-    form = CodeRequestForm(
-        request.POST or None,
-        purpose=PURPOSE,
-        client_ip=request.META.get("REMOTE_ADDR"),
-        initial={"number": request.session.get(SESSION_NUMBER, "")},
-    )
-    code = form.send() if request.method == "POST" and form.is_valid() else None
-    if code is not None:
-        request.session[SESSION_NUMBER] = form.cleaned_data["number"]
-        request.session[SESSION_CODE_ID] = code.pk
-        return redirect("demo:check_code")
-    response = render(
-        request,
-        "demo/request_code.html",
-        {"form": form, "use_sandbox": settings.USE_SANDBOX},
-        status=200 if form.retry_after is None else 429,
-    )
-    if form.retry_after is not None:
-        response["Retry-After"] = str(form.retry_after)
-    return response
+class DemoFlow:
+    session_key = SESSION_NUMBER
+    verified_session_key = SESSION_VERIFIED
+    request_url = reverse_lazy("demo:request_code")
 
 
-@require_http_methods(["GET", "POST"])
-def check_code(request: HttpRequest) -> HttpResponse:
-    number = request.session.get(SESSION_NUMBER)
-    if not number:
-        return redirect("demo:request_code")
-    form = VerificationCodeForm(request.POST or None, number=number, purpose=PURPOSE)
-    if request.method == "POST" and form.is_valid():
-        del request.session[SESSION_NUMBER]
-        request.session.pop(SESSION_CODE_ID, None)
-        request.session[SESSION_VERIFIED] = number
-        return redirect("demo:welcome")
-    # Read after the check, which counted its try: this visitor's own code, how it fared.
-    code = (
-        VerificationCode.objects.select_related("sms")
-        .filter(pk=request.session.get(SESSION_CODE_ID))
-        .first()
-    )
-    sms = code.sms if code is not None else None
-    context = {
-        "form": form,
-        "number": number,
-        "use_sandbox": settings.USE_SANDBOX,
-        "undelivered": sms is not None and sms.status in NOT_DELIVERED,
-        "out_of_tries": code is not None
-        and code.state == VerificationCode.State.ACTIVE
-        and code.tries >= int(zhenzi_settings.CODE_MAX_TRIES),
-    }
-    if settings.USE_SANDBOX and sms is not None and sms.message_id and not context["undelivered"]:
-        context["sandbox_phone"] = sandbox_phone(sms.message_id)
-    return render(request, "demo/check_code.html", context)
+class RequestCode(DemoFlow, RequestCodeView):
+    template_name = "demo/request_code.html"
+    success_url = reverse_lazy("demo:check_code")
+
+    def code_sent(self, code: VerificationCode) -> None:
+        super().code_sent(code)
+        self.request.session[SESSION_CODE_ID] = code.pk  # the code page follows this code
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(use_sandbox=settings.USE_SANDBOX, **kwargs)
+
+
+class CheckCode(DemoFlow, CheckCodeView):
+    template_name = "demo/check_code.html"
+    success_url = reverse_lazy("demo:welcome")
+
+    def code_verified(self, number: str) -> None:
+        super().code_verified(number)
+        self.request.session.pop(SESSION_CODE_ID, None)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        # Read after the check, which counted its try: this visitor's own code, how it fared.
+        code = (
+            VerificationCode.objects.select_related("sms")
+            .filter(pk=self.request.session.get(SESSION_CODE_ID))
+            .first()
+        )
+        sms = code.sms if code is not None else None
+        context = super().get_context_data(
+            use_sandbox=settings.USE_SANDBOX,
+            undelivered=sms is not None and sms.status in NOT_DELIVERED,
+            out_of_tries=code is not None
+            and code.state == VerificationCode.State.ACTIVE
+            and code.tries >= int(zhenzi_settings.CODE_MAX_TRIES),
+            **kwargs,
+        )
+        arrived = sms is not None and sms.message_id and not context["undelivered"]
+        if settings.USE_SANDBOX and arrived:
+            context["sandbox_phone"] = sandbox_phone(sms.message_id)
+        return context
 
 
 def welcome(request: HttpRequest) -> HttpResponse:
@@ -92,6 +85,15 @@ def welcome(request: HttpRequest) -> HttpResponse:
     if not number:
         return redirect("demo:request_code")
     return render(request, "demo/welcome.html", {"number": number})
+
+
+@login_required
+def signed_in(request: HttpRequest) -> HttpResponse:
+    """Where django-allauth's sign-in lands (DEMO_SIGN_IN=allauth)."""
+    from allauth.account.adapter import get_adapter
+
+    phone = get_adapter(request).get_phone(request.user)
+    return render(request, "demo/signed_in.html", {"number": phone[0] if phone else ""})
 
 
 def sandbox_phone(message_id: str) -> dict[str, str]:

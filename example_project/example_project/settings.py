@@ -8,6 +8,7 @@ command starts; with real credentials it talks to Zhenzi and nothing else change
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -132,6 +133,27 @@ ZHENZI = {
     "STATUS_SYNC_AFTER": 60,
     "BALANCE_CACHE_SECONDS": 5,
 }
+
+# --- Sign-in with django-allauth (DEMO_SIGN_IN=allauth) -----------------------------------------
+# allauth's own phone sign-up and sign-in by code at /accounts/, its codes sent through
+# django-zhenzi (django_zhenzi.contrib.allauth). Needs: pip install django-zhenzi[allauth]
+DEMO_SIGN_IN = env.str("DEMO_SIGN_IN") if given("DEMO_SIGN_IN") else "codes"
+if DEMO_SIGN_IN == "allauth":
+    INSTALLED_APPS += ["allauth", "allauth.account", "django_zhenzi.contrib.allauth"]
+    MIDDLEWARE += ["allauth.account.middleware.AccountMiddleware"]
+    AUTHENTICATION_BACKENDS = [
+        "django.contrib.auth.backends.ModelBackend",
+        "allauth.account.auth_backends.AuthenticationBackend",
+    ]
+    ACCOUNT_ADAPTER = "django_zhenzi.contrib.allauth.adapter.ZhenziAccountAdapter"
+    ACCOUNT_LOGIN_METHODS = {"phone"}
+    ACCOUNT_SIGNUP_FIELDS = ["phone*"]
+    ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+    ACCOUNT_PHONE_VERIFICATION_CODE_FORMAT = {"numeric": True, "length": 6, "dashed": False}
+    ACCOUNT_EMAIL_VERIFICATION = "none"
+    LOGIN_REDIRECT_URL = "demo:signed_in"
+elif DEMO_SIGN_IN != "codes":
+    raise ImproperlyConfigured(f"DEMO_SIGN_IN is 'codes' or 'allauth', not {DEMO_SIGN_IN!r}.")
 
 # Who sends queued messages in the demo: "worker" (a worker thread in the demo's process) or
 # "celery" (a Celery worker with beat, started by the demo, on Redis).

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
@@ -11,3 +12,6 @@ urlpatterns = [
     path("zhenzi/", include("django_zhenzi.urls")),
     path("", include("demo.urls")),
 ]
+
+if settings.DEMO_SIGN_IN == "allauth":
+    urlpatterns.insert(-1, path("accounts/", include("allauth.urls")))

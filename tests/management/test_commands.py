@@ -340,6 +340,23 @@ def test_send_counts_in_singular_and_plural(zhenzi, settings, monkeypatch):
     assert error == "2 numbers were not queued."
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["zhenzi_balance"],
+        ["zhenzi_status", "--sync"],
+        ["zhenzi_status", "0123456789abcdef"],
+        ["zhenzi_send_queued"],
+    ],
+)
+def test_every_command_says_the_configuration_is_wrong(zhenzi, settings, command):
+    settings.ZHENZI = {**settings.ZHENZI, "APP_ID": ""}
+    _, _, error = run_failing(*command)
+    assert error.startswith("The SMS configuration is wrong: settings.ZHENZI['APP_ID'] is not set")
+    assert zhenzi.requests_total == 0
+
+
 @pytest.mark.django_db(transaction=True)
 def test_send_with_missing_configuration_stores_nothing(zhenzi, settings):
     settings.ZHENZI = {**settings.ZHENZI, "APP_ID": ""}
@@ -540,6 +557,18 @@ def test_status_local_does_not_ask_the_provider(zhenzi):
     assert zhenzi.requests_by_endpoint[FIND_PATH] == 0
 
 
+def test_status_says_the_last_error_in_the_sites_language(zhenzi, settings):
+    settings.LANGUAGE_CODE = "zh-hans"
+    message = send_sms("13800138000", TEXT, queue=True)
+    zhenzi.fail_next("code1000")
+    services.run_workers()
+
+    out, _ = run("zhenzi_status", message.message_id, local=True)
+
+    assert "榛子云返回错误 1000（/sms/send.do）：系统未知错误" in out
+    assert "Zhenzi error 1000" not in out
+
+
 def test_status_of_unknown_ids_fails(zhenzi):
     message = sent_message()
 
@@ -663,7 +692,7 @@ def test_cleanup_deletes_old_settled_rows_only(aged_rows):
 
 def test_cleanup_deletes_in_chunks(aged_rows):
     with CaptureQueriesContext(connection) as queries:
-        result = services.delete_old_messages(30, chunk_size=3)
+        result = services.delete_history_older_than(30, chunk_size=3)
 
     assert (result.messages, result.reports) == (4, 4)
     message_deletes = [
@@ -691,7 +720,7 @@ def test_cleanup_deletes_old_codes_and_rate_limit_rows():
             limit=RateLimit.SITE_DAY, subject=str(when), hour=when, count=1, last_refused_at=when
         )
 
-    result = services.delete_old_messages(30)
+    result = services.delete_history_older_than(30)
 
     assert (result.verification_codes, result.rate_limit_rows) == (1, 2)
     assert list(VerificationCode.objects.values_list("expires_at", flat=True)) == [recent]

@@ -8,15 +8,18 @@ failure a screenshot and the demo's output land in ``test-artifacts/``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.project.test_example_project import REPO, DemoServer, running_demo
+from tests.project.test_example_project import MANAGE, REPO, DemoServer, example_env, running_demo
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -37,6 +40,7 @@ DELIVERY_TIMEOUT = 30.0
 STEP_TIMEOUT_MS = 20_000
 #: The demo's ZHENZI["CODE_MAX_TRIES"] (the default).
 CODE_MAX_TRIES = 5
+ALLAUTH_INSTALLED = importlib.util.find_spec("allauth") is not None
 
 if not os.access(CHROMIUM, os.X_OK):
     pytest.skip(
@@ -51,8 +55,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[DemoServer]:
-    with running_demo(tmp_path) as server:
+def demo(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[DemoServer]:
+    """The demo; a test parametrizes it (indirect) with variables of its own environment."""
+    with running_demo(tmp_path, getattr(request, "param", None)) as server:
         yield server
 
 
@@ -212,3 +217,69 @@ def test_a_visitor_signs_in_with_the_code_from_the_sandbox_phone(page, demo):
     page.click("#changelist-filter a[href*='state=out_of_tries']")
     sync_api.expect(rows).to_have_count(1)
     sync_api.expect(rows).to_contain_text("13700137000")
+
+
+# --- django-allauth's sign-in (DEMO_SIGN_IN=allauth) ----------------------------------------------
+
+ALLAUTH_SHELL = """
+from django.contrib.auth import get_user_model
+from allauth.account.adapter import get_adapter
+user = get_user_model().objects.create_user("returning")
+get_adapter().set_phone_verified(user, "13700137000")
+"""
+
+
+def add_allauth_user(demo: DemoServer) -> None:
+    """A user who signed up before, with 13700137000 verified, in the demo's own database."""
+    done = subprocess.run(
+        [sys.executable, str(MANAGE), "shell", "-c", ALLAUTH_SHELL],
+        cwd=demo.database.parent,
+        env=example_env(DATABASE_URL=f"sqlite:///{demo.database}", DEMO_SIGN_IN="allauth"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def code_on_sandbox_phone(page: sync_api.Page) -> str:
+    sms = page.locator("[data-sandbox-sms]").inner_text()
+    code = re.search(r"验证码是(\d{6})", sms)
+    assert code, sms
+    return code.group(1)
+
+
+@pytest.mark.skipif(not ALLAUTH_INSTALLED, reason="django-allauth is not installed")
+@pytest.mark.parametrize("demo", [{"DEMO_SIGN_IN": "allauth"}], indirect=True)
+def test_allauth_sign_up_and_sign_in_by_code_with_the_sandbox_phone(page, demo):
+    # Sign up with a phone number on allauth's page; the code page shows the sandbox phone.
+    page.goto(demo.url + "/accounts/signup/")
+    page.fill("input[name=phone]", "+86 139 0013 9000")
+    page.get_by_role("button", name="Sign Up").click()
+    page.wait_for_url(demo.url + "/accounts/phone/verify/")
+    page.fill("input[name=code]", code_on_sandbox_phone(page))
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url(demo.url + "/signed-in/")
+    signed_in = page.locator("[data-signed-in]")
+    sync_api.expect(signed_in).to_have_text("You are signed in with 13900139000.")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(demo.url + "/")
+
+    # A sign-in code at once to the same number: the cooldown refuses it in allauth's form.
+    page.goto(demo.url + "/accounts/login/code/")
+    page.fill("input[name=phone]", "13900139000")
+    page.get_by_role("button", name="Request Code").click()
+    sync_api.expect(page.locator(".errorlist")).to_contain_text(
+        re.compile(r"Too many code requests\. Try again in \d+ seconds\.")
+    )
+
+    # A returning user signs in by code.
+    add_allauth_user(demo)
+    page.fill("input[name=phone]", "137 0013 7000")
+    page.get_by_role("button", name="Request Code").click()
+    page.wait_for_url(demo.url + "/accounts/login/code/confirm/")
+    page.fill("input[name=code]", code_on_sandbox_phone(page))
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url(demo.url + "/signed-in/")
+    sync_api.expect(signed_in).to_have_text("You are signed in with 13700137000.")

@@ -30,6 +30,7 @@ from django_zhenzi.models import (
     StatusReport,
     VerificationCode,
 )
+from django_zhenzi.reasons import ErrorKind, Reason
 from tests.paths import REPO
 
 PACKAGE = REPO / "django_zhenzi"
@@ -305,7 +306,7 @@ def test_message_list_is_chinese(chinese_admin):
         number="13700137000",
         text="【测试】通知",
         status="queued",
-        error_text="Reconciliation failed, will ask again: The provider never received it.",
+        **Reason.of(ErrorKind.LOOKUP_FAILED, reason=Reason.of(ErrorKind.NEVER_RECEIVED)).fields(),
     )
     html = page(chinese_admin, MESSAGES_URL)
     assert_chinese(

@@ -1030,7 +1030,9 @@ def test_management_command_callback_url_comes_from_the_token():
         url, problem = callback_url_from_settings("http://127.0.0.1:8000")
     assert url is None
     assert "no ZHENZI['CALLBACK_TOKEN']" in problem
-    with override_settings(ROOT_URLCONF="tests.code_views"):  # a site without django_zhenzi.urls
+    with override_settings(
+        ROOT_URLCONF="django_zhenzi.verification.urls"
+    ):  # a site without django_zhenzi.urls
         url, problem = callback_url_from_settings("http://127.0.0.1:8000")
     assert url is None
     assert "does not include django_zhenzi.urls" in problem

@@ -76,6 +76,9 @@ def test_unreachable_provider_is_a_problem_without_the_secret(settings):
     (line,) = out.splitlines()
     assert line.startswith("provider: Cannot read the balance from Zhenzi:")
     assert settings.ZHENZI["APP_SECRET"] not in out
+    # A balance read sends nothing: the client's "nothing was sent" is not repeated.
+    assert "Could not reach http://127.0.0.1:9/account/balance.do (" in line
+    assert "nothing was sent" not in line
 
 
 def test_provider_refusing_the_account_is_a_problem(zhenzi, settings):

@@ -17,12 +17,14 @@ from django_zhenzi.client import (
     ZhenziInputError,
     ZhenziTransportError,
     normalize_number,
+    normalized_or_none,
     validate_client_ip,
     validate_message,
     validate_template_id,
     validate_template_params,
 )
 from django_zhenzi.models import Message, RateCounter, VerificationCode
+from django_zhenzi.services import sort_recipients
 from django_zhenzi.services.limits import RateLimited
 from django_zhenzi.verification import send_code
 from django_zhenzi.verification.forms import PhoneNumberField
@@ -271,3 +273,25 @@ def test_the_send_form_names_the_character_it_refuses(fields, where):
             f"请删除字符 {code_point}：控制字符和无效的 Unicode 字符无法发送。"
         ]
     assert Message.objects.count() == 0
+
+
+def test_normalized_or_none_skips_what_normalize_number_refuses():
+    assert normalized_or_none("+86 138-0013-8000") == "13800138000"
+    assert normalized_or_none(13800138000) == "13800138000"
+    for refused in (
+        "1380013",
+        "１３８００１３８０００",
+        "13800138000,13800138001",
+        None,
+        True,
+        1.5,
+    ):
+        assert normalized_or_none(refused) is None
+
+
+def test_sort_recipients_keeps_each_valid_number_once_and_says_where_the_others_were():
+    recipients = sort_recipients(["138 0013 8000", "12345", "13900139000", "+8613800138000", ""])
+    assert recipients.numbers == ["13800138000", "13900139000"]
+    assert sorted(recipients.invalid) == [1, 4]
+    assert "not a mainland China mobile number" in str(recipients.invalid[1])
+    assert recipients.repeats == {3: 0}

@@ -14,8 +14,8 @@ import pytest
 from django_zhenzi import send_sms, services
 from django_zhenzi.client import ZhenziClient
 from django_zhenzi.models import MaybeSent, Message, Status
+from django_zhenzi.reasons import TEMPLATES, ErrorKind
 from django_zhenzi.sandbox.provider import FIND_PATH
-from django_zhenzi.services.reconcile import DUPLICATE_TAKEN_AS_SENT, NEVER_RECEIVED, NO_LOOKUP
 
 pytestmark = pytest.mark.django_db
 
@@ -80,7 +80,8 @@ def test_not_found_is_asked_again_at_growing_intervals_until_the_window_ends(zhe
     assert zhenzi.requests_by_endpoint[FIND_PATH] == len(asked_at)
     # Only then is "not found" believed: queued again, no longer "may have been sent".
     assert (message.status, message.maybe_sent) == (Status.QUEUED, MaybeSent.NO)
-    assert message.error_text == NEVER_RECEIVED
+    assert message.error_kind == ErrorKind.NEVER_RECEIVED
+    assert message.error_text == TEMPLATES[ErrorKind.NEVER_RECEIVED]
     assert zhenzi.request_count(message.message_id) == 1
 
     clock.moment = message.next_attempt_at
@@ -187,7 +188,8 @@ def test_a_duplicate_never_found_is_taken_as_sent_once_settled(zhenzi, clock, re
 
     assert asked_at[-1] == SETTLE
     assert (message.status, message.maybe_sent) == (Status.SENT, MaybeSent.NO)
-    assert message.error_text == DUPLICATE_TAKEN_AS_SENT
+    assert message.error_kind == ErrorKind.DUPLICATE_TAKEN_AS_SENT
+    assert message.error_text == TEMPLATES[ErrorKind.DUPLICATE_TAKEN_AS_SENT]
     assert message.sent_at == clock.moment
     assert message.attempts == 1
     assert zhenzi.request_count(message.message_id) == 2  # never sent a third time
@@ -216,7 +218,8 @@ def test_a_late_record_past_the_window_gets_a_refused_repeat_not_a_second_copy(z
     reconcile_until_settled(message, clock)
 
     assert message.status == Status.SENT
-    assert message.error_text == DUPLICATE_TAKEN_AS_SENT
+    assert message.error_kind == ErrorKind.DUPLICATE_TAKEN_AS_SENT
+    assert message.error_text == TEMPLATES[ErrorKind.DUPLICATE_TAKEN_AS_SENT]
     assert zhenzi.repeat_count(message.message_id) == 1
     assert zhenzi.request_count(message.message_id) == 2
 
@@ -258,6 +261,7 @@ def test_a_backend_without_look_ups_fails_the_message_and_keeps_the_doubt(settin
     message.refresh_from_db()
     assert message.status == Status.FAILED
     assert message.maybe_sent == MaybeSent.NO_ANSWER
-    assert message.error_text == NO_LOOKUP
+    assert message.error_kind == ErrorKind.NO_LOOKUP
+    assert message.error_text == TEMPLATES[ErrorKind.NO_LOOKUP]
     # A plain resend holds it back: it may have been sent.
     assert services.requeue_failed(Message.objects.all()) == services.RequeueResult(0, 0, 1)

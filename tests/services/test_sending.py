@@ -10,6 +10,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
 
 import django_zhenzi
 from django_zhenzi import send_sms, services, signals
@@ -224,7 +225,7 @@ def test_expired_claim_counts_as_ambiguous(sandbox, settings, clock):
     message = send_sms("13800138000", "【测试】通知", queue=True)
     token = services.new_claim_token()
     (claimed,) = services.claim_due(token, 10)  # a worker claims it, sends it, then dies
-    get_backend().send(services.dispatch.outgoing(claimed))
+    get_backend().send(services.dispatch.outgoing_sms(claimed))
     clock.move(61)
 
     services.run_workers()
@@ -410,6 +411,17 @@ def test_a_bad_number_in_a_batch_says_it_failed(locmem, received_signals):
     assert [(name, kw["message"].number) for name, kw in received_signals] == [
         ("message_failed", "12345")
     ]
+
+
+def test_message_failed_says_why_in_the_active_language_and_as_data(locmem, received_signals):
+    with translation.override("zh-hans"):
+        send_sms(["13800138000", "12345"], "【测试】通知", queue=True)
+
+    ((name, failed),) = received_signals
+    assert name == "message_failed"
+    assert failed["reason"] == "'12345' 不是中国大陆手机号码（以 1[3-9] 开头的 11 位数字）。"
+    assert (failed["kind"], failed["params"]) == ("not_mobile_number", {"number": "'12345'"})
+    assert failed["message"].error_text.startswith("'12345' is not a mainland China mobile")
 
 
 def test_verification_code_messages_are_not_requeued(locmem):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -24,10 +23,6 @@ class Command(ZhenziCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             balance = services.read_balance()
-        except ImproperlyConfigured as wrong:
-            raise CommandError(
-                _("The SMS configuration is wrong: {error}").format(error=wrong)
-            ) from wrong
         except OperationNotSupported as unsupported:
             raise CommandError(
                 _("The configured backend has no account balance: {error}").format(

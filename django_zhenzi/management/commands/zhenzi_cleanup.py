@@ -59,7 +59,7 @@ class Command(ZhenziCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        result = services.delete_old_messages(options["days"], dry_run=options["dry_run"])
+        result = services.delete_history_older_than(options["days"], dry_run=options["dry_run"])
         if options["dry_run"]:
             summary = _(
                 "Would delete {messages}, {reports}, {orphans}, {snapshots}, {codes} and {limits}."

@@ -7,137 +7,29 @@ memory and transactions small. One line per number tells its messageId and outco
 
 from __future__ import annotations
 
-import csv
-import sys
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import CommandError, CommandParser, OutputWrapper
+from django.core.management.base import CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from django_zhenzi import send_sms, services, signals
 from django_zhenzi.client import ZhenziInputError, normalize_number
 from django_zhenzi.management.base import ZhenziCommand
+from django_zhenzi.management.number_files import read_numbers_file
+from django_zhenzi.management.progress import Progress
 from django_zhenzi.models import Message
 from django_zhenzi.priority import Priority
+from django_zhenzi.services import PassResult, Recipients
 from django_zhenzi.services.limits import RateLimited
 from django_zhenzi.services.policy import pauses_sending
-from django_zhenzi.status import SENT_STATUSES, Status
+from django_zhenzi.status import Status
 
 #: Numbers per ``send_sms`` call: the rows of one chunk are created, sent and printed together.
 CHUNK_SIZE = 500
 
 #: Shortest run that gets a progress bar on a terminal (verbosity 2 always shows it).
 PROGRESS_MIN_TOTAL = 50
-
-
-@dataclass
-class Recipients:
-    """The numbers to send to, in order and once each, and how many were invalid or repeated."""
-
-    numbers: list[str] = field(default_factory=list)
-    invalid: int = 0
-    duplicates: int = 0
-
-
-@dataclass
-class Tally:
-    """How the messages of one run ended."""
-
-    sent: int = 0
-    queued: int = 0
-    retrying: int = 0
-    unknown: int = 0
-    failed: int = 0
-
-    def count(self, message: Message, *, queue: bool) -> None:
-        if message.status in SENT_STATUSES:
-            self.sent += 1
-        elif message.status == Status.QUEUED:
-            if queue:
-                self.queued += 1
-            else:
-                self.retrying += 1
-        elif message.status == Status.FAILED:
-            self.failed += 1
-        else:
-            self.unknown += 1
-
-    @property
-    def not_sent(self) -> int:
-        return self.retrying + self.unknown + self.failed
-
-
-class Progress:
-    """A plain-text progress bar: redrawn in place on a terminal, a line per 10% elsewhere."""
-
-    WIDTH = 30
-
-    def __init__(self, stream: OutputWrapper, total: int, *, enabled: bool) -> None:
-        self.stream = stream
-        self.total = total
-        self.enabled = enabled and total > 0
-        self.in_place = stream.isatty()
-        self.done = 0
-        self.shown = -1  # the last percentage (terminal) or tenth (elsewhere) written
-        self.drawn_length = 0
-
-    def advance(self, count: int = 1) -> None:
-        self.done = min(self.total, self.done + count)
-        if not self.enabled:
-            return
-        percent = self.done * 100 // self.total
-        step = percent if self.in_place else percent // 10
-        if step != self.shown:
-            self.shown = step
-            self._draw(percent)
-
-    def clear(self) -> None:
-        """Remove the bar so other output can be written (a terminal only)."""
-        if self.enabled and self.in_place and self.shown >= 0:
-            self.stream.write("\r" + " " * self.drawn_length + "\r", style_func=str, ending="")
-            self.stream.flush()
-
-    def redraw(self) -> None:
-        if self.enabled and self.in_place and self.shown >= 0:
-            self._draw(self.done * 100 // self.total)
-
-    def finish(self) -> None:
-        if self.enabled and self.in_place and self.shown >= 0:
-            self.stream.write("", style_func=str)  # keep the full bar, end its line
-
-    def _draw(self, percent: int) -> None:
-        filled = self.WIDTH * self.done // self.total
-        bar = "#" * filled + "." * (self.WIDTH - filled)
-        text = f"[{bar}] {self.done}/{self.total} {percent}%"
-        self.drawn_length = len(text)
-        if self.in_place:
-            self.stream.write("\r" + text, style_func=str, ending="")
-        else:
-            self.stream.write(text, style_func=str)
-        self.stream.flush()
-
-
-def read_file_numbers(stream: TextIO, name: str) -> Iterator[tuple[str, str]]:
-    """``(where, number)`` for each number in a text or CSV file: the first column of each row.
-
-    Blank rows are skipped, and so is a first row without any digit (a header such as
-    ``phone,name`` or ``手机号``). Cells are stripped of spaces and of a byte order mark.
-    """
-    reader = csv.reader(stream)
-    seen_data = False
-    for row in reader:
-        cell = row[0].strip().lstrip("\ufeff").strip() if row else ""
-        if not cell:
-            continue
-        if not seen_data and not any(character.isdigit() for character in cell):
-            seen_data = True
-            continue
-        seen_data = True
-        yield f"{name}:{reader.line_num}", cell
 
 
 class Command(ZhenziCommand):
@@ -218,26 +110,22 @@ class Command(ZhenziCommand):
             )
         except ZhenziInputError as invalid:
             raise CommandError(str(invalid)) from invalid
-        try:
-            services.check_backend()
-        except ImproperlyConfigured as wrong:
-            raise CommandError(
-                _("The SMS configuration is wrong: {error}").format(error=wrong)
-            ) from wrong
+        services.validate_backend_settings()
 
         sources = [
             (_("argument {n}").format(n=n), raw) for n, raw in enumerate(options["numbers"], 1)
         ]
         if options["file"]:
-            sources += self._read_file(options["file"], options.get("stdin"))
-        recipients = self._check_numbers(sources)
+            sources += read_numbers_file(options["file"], options.get("stdin"))
+        recipients = services.sort_recipients(raw for _where, raw in sources)
+        self._report_skipped(sources, recipients)
         if not recipients.numbers and not recipients.invalid:
             raise CommandError(_("No phone number given: pass numbers as arguments or --file."))
 
         if dry_run:
             self._dry_run(content, recipients, queue=queue)
             return
-        tally = Tally()
+        tally = services.PassResult()
         stopped = ""
         if recipients.numbers:
             stopped = self._send(recipients.numbers, options, tally, queue=queue)
@@ -245,57 +133,27 @@ class Command(ZhenziCommand):
 
     # Reading and checking the numbers
 
-    def _read_file(self, path: str, stdin: TextIO | None) -> list[tuple[str, str]]:
-        try:
-            if path == "-":
-                return list(read_file_numbers(stdin or sys.stdin, "stdin"))
-            with open(path, encoding="utf-8-sig", newline="") as stream:
-                return list(read_file_numbers(stream, path))
-        except csv.Error as error:
-            raise CommandError(
-                _("{path} is not a CSV or text file: {error}").format(path=path, error=error)
-            ) from error
-        except UnicodeDecodeError as error:
-            raise CommandError(
-                _("{path} is not UTF-8 text ({error}); save it as UTF-8 (CSV UTF-8).").format(
-                    path=path, error=error
-                )
-            ) from error
-        except OSError as error:
-            raise CommandError(
-                _("Cannot read {path}: {error}").format(path=path, error=error.strerror or error)
-            ) from error
-
-    def _check_numbers(self, sources: Iterable[tuple[str, str]]) -> Recipients:
-        recipients = Recipients()
-        first_seen: dict[str, str] = {}
-        for where, raw in sources:
-            try:
-                number = normalize_number(raw)
-            except ZhenziInputError as error:
-                recipients.invalid += 1
+    def _report_skipped(self, sources: list[tuple[str, str]], recipients: Recipients) -> None:
+        """A line for each invalid or repeated number, in the order given."""
+        for position, (where, raw) in enumerate(sources):
+            if position in recipients.invalid:
                 self._line(
                     _("{number}  -  invalid ({where}): {error}").format(
-                        number=raw, where=where, error=error
+                        number=raw, where=where, error=recipients.invalid[position]
                     )
                 )
-                continue
-            if number in first_seen:
-                recipients.duplicates += 1
+            elif position in recipients.repeats:
+                first_where = sources[recipients.repeats[position]][0]
                 self._line(
                     _("{number}  -  skipped ({where}): already listed ({first})").format(
-                        number=number, where=where, first=first_seen[number]
+                        number=normalize_number(raw), where=where, first=first_where
                     )
                 )
-                continue
-            first_seen[number] = where
-            recipients.numbers.append(number)
-        return recipients
 
     # Sending
 
     def _send(
-        self, numbers: list[str], options: dict[str, Any], tally: Tally, *, queue: bool
+        self, numbers: list[str], options: dict[str, Any], tally: PassResult, *, queue: bool
     ) -> str:
         """Send (or queue) chunk by chunk; why sending stopped early, or ""."""
         progress = Progress(
@@ -333,7 +191,7 @@ class Command(ZhenziCommand):
                     progress.advance(len(rows))
                 progress.clear()
                 for row in rows:
-                    tally.count(row, queue=queue)
+                    tally.count(row)
                     self._line(self._outcome(row, queue=queue))
                 progress.redraw()
                 refused = next((row for row in rows if self._paused_by(row)), None)
@@ -355,7 +213,7 @@ class Command(ZhenziCommand):
         reason = _(
             "Stopped at the first refusal of the account: {error} The messages not sent stay "
             "queued; a zhenzi_send_queued worker sends them once the account works again."
-        ).format(error=refused.error_text)
+        ).format(error=refused.error_reason)
         if left:
             reason += " " + ngettext(
                 "{left} number not tried, nothing stored for it.",
@@ -374,9 +232,10 @@ class Command(ZhenziCommand):
         else:
             status = str(Status(message.status).label)
         line = f"{message.number}  {message.message_id}  {status}"
-        return f"{line}: {message.error_text}" if message.error_text else line
+        return f"{line}: {message.error_reason}" if message.error_text else line
 
     def _dry_run(self, content: services.Content, recipients: Recipients, *, queue: bool) -> None:
+        invalid, repeats = len(recipients.invalid), len(recipients.repeats)
         if content.template_id:
             shown = _("template {id} with parameters {params}").format(
                 id=content.template_id, params=list(content.template_params)
@@ -393,25 +252,27 @@ class Command(ZhenziCommand):
                     "{count} message to send", "{count} messages to send", len(recipients.numbers)
                 ).format(count=len(recipients.numbers)),
                 invalid=ngettext(
-                    "{count} invalid number", "{count} invalid numbers", recipients.invalid
-                ).format(count=recipients.invalid),
+                    "{count} invalid number", "{count} invalid numbers", invalid
+                ).format(count=invalid),
                 duplicates=ngettext(
                     "{count} repeated number skipped",
                     "{count} repeated numbers skipped",
-                    recipients.duplicates,
-                ).format(count=recipients.duplicates),
+                    repeats,
+                ).format(count=repeats),
             )
         )
-        if recipients.invalid:
+        if invalid:
             raise CommandError(
                 ngettext(
-                    "{count} number is invalid.", "{count} numbers are invalid.", recipients.invalid
-                ).format(count=recipients.invalid)
+                    "{count} number is invalid.", "{count} numbers are invalid.", invalid
+                ).format(count=invalid)
             )
 
     def _finish(
-        self, recipients: Recipients, tally: Tally, *, queue: bool, stopped: str = ""
+        self, recipients: Recipients, tally: PassResult, *, queue: bool, stopped: str = ""
     ) -> None:
+        # A row still queued is queued as asked (--queue), or queued for a retry after a try.
+        queued, retrying = (tally.retried, 0) if queue else (0, tally.retried)
         if queue:
             summary = _(
                 "Queued {queued}, invalid {invalid}, repeated numbers skipped {duplicates}."
@@ -423,20 +284,20 @@ class Command(ZhenziCommand):
             )
         self._line(
             summary.format(
-                queued=tally.queued,
+                queued=queued,
                 sent=tally.sent,
                 failed=tally.failed,
-                retrying=tally.retrying,
+                retrying=retrying,
                 unknown=tally.unknown,
-                invalid=recipients.invalid,
-                duplicates=recipients.duplicates,
+                invalid=len(recipients.invalid),
+                duplicates=len(recipients.repeats),
             )
         )
         if stopped:
             raise CommandError(stopped)
-        not_done = tally.not_sent + recipients.invalid
+        not_done = retrying + tally.unknown + tally.failed + len(recipients.invalid)
         if not_done:
-            total = len(recipients.numbers) + recipients.invalid
+            total = len(recipients.numbers) + len(recipients.invalid)
             raise CommandError(self._not_done(not_done, total, queue=queue))
 
     @staticmethod

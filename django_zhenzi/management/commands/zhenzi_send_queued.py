@@ -6,7 +6,6 @@ import signal
 import threading
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -73,10 +72,7 @@ class Command(ZhenziCommand):
             if verbosity >= 2 and (result.claimed or result.reconciled):
                 self.stdout.write(self._summary(result))
 
-        try:
-            services.check_backend()
-        except ImproperlyConfigured as wrong:
-            raise CommandError(str(wrong)) from wrong
+        services.validate_backend_settings()
         try:
             total = services.run_workers(
                 concurrency=options["concurrency"],

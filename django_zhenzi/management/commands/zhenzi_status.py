@@ -6,7 +6,6 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -17,6 +16,7 @@ from django_zhenzi.backends import OperationNotSupported
 from django_zhenzi.client import CHINA_TZ
 from django_zhenzi.management.base import ZhenziCommand, positive_int
 from django_zhenzi.models import Status
+from django_zhenzi.reasons import Reason
 
 
 def seconds(value: str) -> float:
@@ -88,12 +88,7 @@ class Command(ZhenziCommand):
         self._show(message_ids, ask_provider=not options["local"])
 
     def _sync(self, older_than: float | None, limit: int) -> None:
-        try:
-            finished = services.sync_statuses(older_than=older_than, limit=limit)
-        except ImproperlyConfigured as wrong:
-            raise CommandError(
-                _("The SMS configuration is wrong: {error}").format(error=wrong)
-            ) from wrong
+        finished = services.sync_statuses(older_than=older_than, limit=limit)
         self.stdout.write(
             ngettext(
                 "{count} message got a final status from the provider.",
@@ -105,12 +100,7 @@ class Command(ZhenziCommand):
     def _show(self, message_ids: tuple[str, ...], *, ask_provider: bool) -> None:
         unknown = provider_failures = 0
         for message_id in message_ids:
-            try:
-                lookup = services.look_up_message(message_id, ask_provider=ask_provider)
-            except ImproperlyConfigured as wrong:
-                raise CommandError(
-                    _("The SMS configuration is wrong: {error}").format(error=wrong)
-                ) from wrong
+            lookup = services.look_up_message(message_id, ask_provider=ask_provider)
             if lookup.message is None:
                 unknown += 1
             if lookup.provider_error is not None and not isinstance(
@@ -165,10 +155,13 @@ class Command(ZhenziCommand):
                     "  " + _("last report: {status}").format(status=message.provider_status)
                 )
             if message.error_text:
-                lines.append("  " + _("last error: {error}").format(error=message.error_text))
+                lines.append("  " + _("last error: {error}").format(error=message.error_reason))
         if lookup.provider_error is not None:
             lines.append(
-                "  " + _("provider: could not ask: {error}").format(error=lookup.provider_error)
+                "  "
+                + _("provider: could not ask: {error}").format(
+                    error=Reason.from_error(lookup.provider_error).render()
+                )
             )
         elif lookup.asked_provider and lookup.record is None:
             lines.append("  " + _("provider: no record of this messageId."))

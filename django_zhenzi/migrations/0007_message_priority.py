@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("django_zhenzi", "0004_alert_state"),
+        ("django_zhenzi", "0006_message_error_kind_data"),
     ]
 
     operations = [
