@@ -2,7 +2,8 @@
 
 - the wheel holds every file of the source package that is not Python (templates, static files,
   locale files, py.typed) and every migration;
-- the sdist ships the package, README, CHANGELOG and licence, and leaves tests and the example out;
+- the sdist ships the package, README, CHANGELOG and licence, and leaves tests, the example and
+  the documentation's sources out (the docs are built from the repository);
 - the installed package (not the source tree) imports and its app loads in a bare Django project.
 """
 
@@ -33,7 +34,9 @@ for required in ("README.rst", "CHANGELOG.rst", "LICENSE", "setup.cfg", "pyproje
     assert required in sdist_names, f"the sdist lacks {required}"
 missing = sorted(source - sdist_names)
 assert not missing, f"the sdist lacks {missing}"
-leaked = sorted(n for n in sdist_names if n.startswith(("tests/", "example_project/", ".ci/")))
+leaked = sorted(
+    n for n in sdist_names if n.startswith(("tests/", "example_project/", ".ci/", "docs/"))
+)
 assert not leaked, f"the sdist ships {leaked[:5]}"
 
 probe = """

@@ -10,7 +10,15 @@ a bare Django view that does nothing. Prints figures; asserts nothing about time
    both on the same server with the same clients: Django's test client in this process, one
    request after another; then a threaded WSGI server (Django's, as runserver and live_server use)
    with 1 and ``--clients`` keep-alive ``requests`` sessions in threads. Server and clients share
-   this process (and its GIL), which slows both sides alike; the ratio is the figure to read.
+   this process (and its GIL), which slows both sides alike; the ratio is the figure to read
+   (target: at least 0.5 with ``--clients``). The server keeps its database connections
+   (``--conn-max-age``, 60 s), as a site taking reports at this rate would: with Django's
+   default of 0 every request opens one, which costs more than the callback itself;
+3. reports per second against messages per second: the callback taking batches of 100 reports
+   (as Tencent Cloud and Yunpian send them) and one report per request, from ``--clients``
+   clients, against ``zhenzi_send_queued --concurrency 16`` sending 2,000 messages at 20 ms
+   latency to the sandbox in its own process, in the same run (target: reports at least as fast
+   as messages are sent).
 
 It creates a throwaway test database from tests/settings.py (SQLite unless DATABASE_URL says
 otherwise), as the test runner does, and drops it at the end.
@@ -19,6 +27,7 @@ otherwise), as the test runner does, and drops it at the end.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import sys
@@ -40,7 +49,7 @@ django.setup()
 import requests  # noqa: E402
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import DEFAULT_DB_ALIAS, connection, connections  # noqa: E402
 from django.http import HttpRequest, HttpResponse  # noqa: E402
 from django.test import Client, override_settings  # noqa: E402
 from django.test.utils import (  # noqa: E402
@@ -62,6 +71,7 @@ BARE_PATH = "/bare/"
 FORM = "application/x-www-form-urlencoded; charset=UTF-8"
 QUERIES_PER_REPORT_TARGET = 4
 BATCH = 100
+RATIO_TARGET = 0.5
 
 
 @csrf_exempt
@@ -223,8 +233,9 @@ class NoDelayServer(ThreadedWSGIServer):
         return connection, address
 
 
-def http_rate(url: str, count: int, clients: int, message_ids: list[str]) -> float:
-    """Requests per second to ``url`` from ``clients`` keep-alive sessions."""
+def http_rate(url: str, count: int, clients: int, message_ids: list[str], batch: int = 1) -> float:
+    """Requests per second to ``url`` from ``clients`` keep-alive sessions; with ``batch`` > 1
+    each request carries that many reports, as a JSON array."""
     sessions: list[requests.Session] = []
 
     def sender(number: int) -> Callable[[], None]:
@@ -233,10 +244,20 @@ def http_rate(url: str, count: int, clients: int, message_ids: list[str]) -> flo
         sessions.append(session)
         positions = iter(range(number, 10**9, clients))
 
+        def body() -> tuple[str, str]:
+            if batch == 1:
+                return report_body(message_ids[next(positions) % len(message_ids)]), FORM
+            first = next(positions) * batch
+            chunk = [
+                {"messageId": message_ids[(first + n) % len(message_ids)], "status": "DELIVRD"}
+                for n in range(batch)
+            ]
+            return json.dumps(chunk), "application/json"
+
         def call() -> None:
-            body = report_body(message_ids[next(positions) % len(message_ids)])
+            data, content_type = body()
             with session.post(
-                url, data=body, headers={"Content-Type": FORM}, timeout=60
+                url, data=data, headers={"Content-Type": content_type}, timeout=60
             ) as response:
                 assert response.status_code == 200, response.status_code
 
@@ -249,27 +270,89 @@ def http_rate(url: str, count: int, clients: int, message_ids: list[str]) -> flo
             session.close()
 
 
-def bench_http(count: int, clients: int, message_ids: list[str]) -> None:
+def serve() -> NoDelayServer:
     server = NoDelayServer(("127.0.0.1", 0), QuietHandler, allow_reuse_address=False)
     server.set_app(WSGIHandler())
-    serving = threading.Thread(target=server.serve_forever, daemon=True)
-    serving.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def bench_http(count: int, clients: int, message_ids: list[str]) -> float:
+    """Prints callback against bare view; returns the callback's rate with ``clients``."""
+    server = serve()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     print(
         f"\nDjango's threaded WSGI server (TCP_NODELAY), keep-alive requests sessions, "
-        f"{count} requests per run"
+        f"{count} requests per run, CONN_MAX_AGE {connection.settings_dict['CONN_MAX_AGE']}"
     )
+    print_load()
+    callback = 0.0
     try:
         for client_count in sorted({1, clients}):
             callback = http_rate(base + CALLBACK_PATH, count, client_count, message_ids)
             bare = http_rate(base + BARE_PATH, count, client_count, message_ids)
+            verdict = ""
+            if client_count == clients:
+                verdict = f" (target: at least {RATIO_TARGET}) " + (
+                    "OK" if callback / bare >= RATIO_TARGET else "BELOW TARGET"
+                )
             print(
                 f"  {client_count:>2} client(s): callback {callback:8.0f}/s   "
-                f"bare view {bare:8.0f}/s   ratio {callback / bare:.2f}"
+                f"bare view {bare:8.0f}/s   ratio {callback / bare:.2f}{verdict}"
             )
     finally:
         server.shutdown()
         server.server_close()
+    return callback
+
+
+def bench_against_sending(args: argparse.Namespace, one_per_request: float) -> None:
+    """Reports per second the callback takes against messages per second the worker sends."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_send_queued import APP_ID, APP_SECRET, SandboxProcess, worker_throughput
+
+    print(f"\nReports per second against messages sent per second, {args.clients} clients")
+    print_load()
+    message_ids = sent_messages(BATCH * args.clients)
+    server = serve()
+    url = f"http://127.0.0.1:{server.server_address[1]}{CALLBACK_PATH}"
+    try:
+        batched = BATCH * http_rate(url, args.batch_requests, args.clients, message_ids, BATCH)
+    finally:
+        server.shutdown()
+        server.server_close()
+    sandbox = SandboxProcess(balance=10 * args.worker_messages)
+    try:
+        sandbox.reset(0.02)
+        zhenzi = {
+            "API_URL": sandbox.url,
+            "APP_ID": APP_ID,
+            "APP_SECRET": APP_SECRET,
+            "CALLBACK_TOKEN": TOKEN,
+        }
+        with override_settings(ZHENZI=zhenzi):
+            sending, cpu = worker_throughput(args.worker_messages, 16, sandbox)
+    finally:
+        sandbox.stop()
+    print(
+        f"  zhenzi_send_queued --concurrency 16, 20 ms latency: {sending:.0f} msg/s "
+        f"({cpu * 1000:.2f} ms CPU per message)"
+    )
+    for label, reports in (
+        (f"batches of {BATCH} reports", batched),
+        ("one report per request", one_per_request),
+    ):
+        verdict = "OK" if reports >= sending else "BELOW"
+        print(
+            f"  callback, {label}: {reports:.0f} reports/s, {reports / sending:.2f}x the "
+            f"sending rate {verdict}"
+        )
+    print_load()
+
+
+def print_load() -> None:
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"  load average (1, 5, 15 min): {load} on {os.cpu_count()} CPUs", flush=True)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -282,6 +365,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--clients", type=int, default=20, help="concurrent HTTP clients (default 20)"
+    )
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=60,
+        help="the server's CONN_MAX_AGE for the HTTP runs; 0 is Django's default (default 60)",
+    )
+    parser.add_argument(
+        "--batch-requests",
+        type=int,
+        default=200,
+        help=f"requests of {BATCH} reports in the comparison with sending (default 200)",
+    )
+    parser.add_argument(
+        "--worker-messages",
+        type=int,
+        default=2000,
+        help="messages the worker sends in the comparison; 0 skips it (default 2000)",
     )
     return parser.parse_args(argv)
 
@@ -300,7 +401,11 @@ def main(argv: list[str] | None = None) -> None:
             bench_queries(args.reports)
             message_ids = sent_messages(200)
             bench_test_client(args.requests, message_ids)
-            bench_http(args.requests, args.clients, message_ids)
+            connections.settings[DEFAULT_DB_ALIAS]["CONN_MAX_AGE"] = args.conn_max_age
+            connection.settings_dict["CONN_MAX_AGE"] = args.conn_max_age
+            one_per_request = bench_http(args.requests, args.clients, message_ids)
+            if args.worker_messages:
+                bench_against_sending(args, one_per_request)
     finally:
         connection.close()
         teardown_databases(databases, verbosity=0)

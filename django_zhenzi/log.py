@@ -2,7 +2,7 @@
 
 The token is the secret part of the callback URL, and ``runserver`` logs the path of every
 request (logger ``django.server``). Add :class:`HideCallbackToken` to the handlers that log
-request paths (see the README). Web servers in front of Django log paths too: configure their
+request paths (see docs/reports.rst). Web servers in front of Django log paths too: configure their
 access logs the same way.
 """
 

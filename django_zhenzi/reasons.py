@@ -12,6 +12,7 @@ The client's errors carry the kinds named here as plain strings (``ZhenziError.k
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,6 +112,22 @@ TEMPLATES: dict[str, str] = {
 }
 
 
+#: The kinds an error may be stored under (an empty kind is no error).
+KNOWN_KINDS = frozenset(ErrorKind.values) - {ErrorKind.NONE}
+
+
+def json_safe(params: Any) -> bool:
+    """Whether ``params`` is a dict that a JSON column takes as it is (no NaN: PostgreSQL's
+    jsonb refuses it)."""
+    if not isinstance(params, dict):
+        return False
+    try:
+        json.dumps(params, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def chinese_active() -> bool:
     """Whether text is being rendered in Chinese (zh-hans, or any other zh variant)."""
     return (get_language() or "").lower().startswith("zh")
@@ -175,7 +192,15 @@ class Reason:
 
     @classmethod
     def from_error(cls, error: ZhenziError) -> Reason:
-        return cls(error.kind, error.params, str(error))
+        """The error's kind and parameters, with its English. A kind this catalogue does not
+        know (a third-party backend's, perhaps too long for ``error_kind``) or parameters that
+        are not JSON are stored as ``other`` with the error's text, keeping parameters that
+        are JSON: storing them as they are would fail, and leave the message where it was."""
+        text = str(error)
+        params = error.params if json_safe(error.params) else None
+        if error.kind in KNOWN_KINDS and params is not None:
+            return cls(error.kind, params, text)
+        return cls(ErrorKind.OTHER, {**(params or {}), "text": text}, text)
 
     @classmethod
     def unexpected(cls, error: Exception) -> Reason:

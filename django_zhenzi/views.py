@@ -13,7 +13,7 @@ from django_zhenzi.services.metrics import metrics as current_metrics
 def metrics(request: HttpRequest) -> HttpResponse:
     """The per-status counts, queue, ``unknown`` count, latest reports and balance as JSON, for
     active staff users who may view messages, like the admin's list (others get 403); the
-    balance only for those who may view it. The README's "Metrics" shows the shape."""
+    balance only for those who may view it. docs/operations.rst ("Metrics") shows the shape."""
     user = request.user
     if not (user.is_active and user.is_staff and user.has_perm("django_zhenzi.view_message")):
         return JsonResponse({"detail": "Staff login required."}, status=403)

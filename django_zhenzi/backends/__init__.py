@@ -28,7 +28,10 @@ def get_backend(path: str | None = None, **options: Any) -> BaseSmsBackend:
     instance for the current settings (made again when they change): one HTTP connection pool
     per worker thread, reused across messages; don't close it.
 
-    Raises ImproperlyConfigured when the backend cannot be imported or configured.
+    Raises ImproperlyConfigured when the backend cannot be imported or a setting it needs is
+    missing or empty; options are the caller's, so a bad one raises TypeError (an option the
+    backend does not take) or ValueError (the Zhenzi backend's empty ``app_id``,
+    ``app_secret`` or ``api_url``).
     """
     if path is not None or options:
         backend_class = _import(path or zhenzi_settings.BACKEND, named_by_setting=path is None)

@@ -16,7 +16,11 @@ POOL_SIZE = 4
 class SmsBackend(BaseSmsBackend):
     """Each option, when given, overrides its setting for this instance: ``app_id``,
     ``app_secret``, ``api_url``, ``timeout`` (``get_backend(app_id=..., app_secret=...)``
-    sends through another Zhenzi app)."""
+    sends through another Zhenzi app).
+
+    An empty account setting (``APP_ID``, ``APP_SECRET``, ``API_URL``) raises
+    ImproperlyConfigured; an empty option given here raises ValueError.
+    """
 
     def __init__(
         self,
@@ -33,7 +37,7 @@ class SmsBackend(BaseSmsBackend):
         if "" in (app_id, api_url) or (secret is not None and not secret.reveal()):
             raise ValueError("The Zhenzi backend's app_id, app_secret and api_url can't be empty.")
         self.client = ZhenziClient(
-            zhenzi_settings.API_URL if api_url is None else api_url,
+            zhenzi_settings.require("API_URL") if api_url is None else api_url,
             zhenzi_settings.require("APP_ID") if app_id is None else app_id,
             Secret(zhenzi_settings.require("APP_SECRET")) if secret is None else secret,
             timeout=zhenzi_settings.TIMEOUT if timeout is None else timeout,

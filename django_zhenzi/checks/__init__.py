@@ -1,5 +1,5 @@
 """System checks for ``settings.ZHENZI`` and the database: one small function per rule, each with
-its own id. Check ids are documented in the README: never reuse or renumber one.
+its own id. Check ids are documented in docs/settings.rst: never reuse or renumber one.
 
 - ``settings``: the ZHENZI dict itself, the account, transport, queue and callback keys (E001-E011,
   W001);

@@ -18,10 +18,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 
 from django_zhenzi import __version__
 from django_zhenzi.client.errors import (
@@ -143,9 +145,12 @@ class ZhenziClient:
         self.session.verify = (
             os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         )
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self._adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("https://", self._adapter)
+        self.session.mount("http://", self._adapter)
+        self._headers = CaseInsensitiveDict(self.session.headers)
+        self._headers["Content-Type"] = _FORM_CONTENT_TYPE
+        self._urls: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"<ZhenziClient api_url={self.api_url!r} app_id={self.app_id!r}>"
@@ -249,13 +254,13 @@ class ZhenziClient:
         """
         started = time.monotonic()
         try:
-            response = self.session.post(
-                self.api_url + path,
-                data=self._form(fields),
-                headers={"Content-Type": _FORM_CONTENT_TYPE},
+            response = self._adapter.send(
+                self._prepare(path, fields),
                 timeout=self.timeout,
-                allow_redirects=False,
+                verify=self.session.verify,
+                proxies=self.session.proxies,
             )
+            response.content  # noqa: B018 (read here: a body cut short is a transport error)
         except requests.RequestException as exc:
             # requests also keeps the prepared request, whose body holds the app secret, on its
             # error: drop it before the error becomes our error's __cause__.
@@ -274,6 +279,27 @@ class ZhenziClient:
             raise
         self._log(path, fields, started, "code 0")
         return answer
+
+    def _prepare(self, path: str, fields: Mapping[str, str]) -> requests.PreparedRequest:
+        """The POST of ``fields`` with the credentials, for the session's adapter: the session's
+        settings are merged once, in ``__init__``, not by ``Session.request`` on every call (a
+        third of a busy worker's CPU). No redirect is followed, no provider cookie sent back."""
+        prepared = requests.PreparedRequest()
+        prepared.method = "POST"
+        prepared.url = self._url(path)
+        prepared.headers = self._headers.copy()
+        prepared.body = urlencode(self._form(fields)).encode("ascii")
+        prepared.headers["Content-Length"] = str(len(prepared.body))
+        return prepared
+
+    def _url(self, path: str) -> str:
+        """The checked, normalised URL of ``path`` (requests' own preparation, done once)."""
+        url = self._urls.get(path)
+        if url is None:
+            checked = requests.PreparedRequest()
+            checked.prepare_url(self.api_url + path, None)
+            url = self._urls[path] = str(checked.url)
+        return url
 
     def _form(self, fields: Mapping[str, str]) -> dict[str, str]:
         return {"appId": self.app_id, "appSecret": self._app_secret.reveal(), **fields}

@@ -1,8 +1,8 @@
 """System checks of the integrations (E100-E119): django-allauth (E10x), django-two-factor-auth
 (E11x). Registered by the django_zhenzi app, so they run whether or not the integrations are
 used; each looks at its package's settings only when they point at django-zhenzi, and imports
-nothing of a package that is not in use. Check ids are documented in the README: never reuse or
-renumber one."""
+nothing of a package that is not in use. Check ids are documented in docs/settings.rst: never
+reuse or renumber one."""
 
 from __future__ import annotations
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.http import HttpRequest
+
 from django_zhenzi.client import ZhenziInputError, mask_number, normalize_number
 from django_zhenzi.verification import RateLimited, send_code
 
@@ -38,7 +40,19 @@ class ZhenziGateway:
     confirmed. A refusal by the limits is logged and sends nothing, without raising: two-factor's
     sign-in view would turn an exception into a server error, and the user signs in again once
     the wait is over. The refusal is counted in the admin's rate-limit refusals.
+
+    two-factor hands a gateway no request. With two-factor's ``ThreadLocals`` middleware
+    (``two_factor.middleware.threadlocals.ThreadLocals``, which its Twilio gateway needs too)
+    the request is found there, and the token counts against the per-IP limit and is sent with
+    Zhenzi's clientIp; without it, only the per-number and site-wide limits apply.
     """
+
+    def client_ip(self, request: HttpRequest | None) -> str | None:
+        """The end user's address: ``REMOTE_ADDR``. Behind a proxy, override it to read the
+        address your proxy sets."""
+        if request is None:
+            return None
+        return request.META.get("REMOTE_ADDR") or None
 
     def send_sms(self, device: Any, token: str) -> None:
         try:
@@ -50,7 +64,13 @@ class ZhenziGateway:
                 field="number",
             ) from None
         try:
-            send_code(number, purpose=PURPOSE, code=str(token), ttl=TOKEN_TTL)
+            send_code(
+                number,
+                purpose=PURPOSE,
+                code=str(token),
+                ttl=TOKEN_TTL,
+                client_ip=self.client_ip(current_request()),
+            )
         except RateLimited as refusal:
             logger.warning(
                 "Two-factor token for %s not sent: refused by %s, retry in %s s",
@@ -64,3 +84,11 @@ class ZhenziGateway:
             "Zhenzi sends text messages only and cannot call: set TWO_FACTOR_CALL_GATEWAY to "
             "another gateway, or leave it unset to offer no phone calls."
         )
+
+
+def current_request() -> HttpRequest | None:
+    """The request two-factor's ThreadLocals middleware keeps, if it is installed; imported
+    here so this module imports none of two-factor's."""
+    from two_factor.middleware.threadlocals import get_current_request
+
+    return get_current_request()

@@ -111,18 +111,27 @@ def duplicate_message_id(params):
     )
 
 
+#: Rows read and written at a time.
+CHUNK = 500
+
+
 def map_error_texts(apps, schema_editor):
+    """Each chunk's pks are listed first (by pk, after the last chunk's), then those rows are
+    read and updated by pk: no query reads the rows while they are being written."""
     Message = apps.get_model("django_zhenzi", "Message")
     messages = Message.objects.using(schema_editor.connection.alias)
-    rows = messages.filter(error_kind="")
-    batch = []
-    for message in rows.exclude(error_text="").only("pk", "error_text").iterator(chunk_size=500):
-        message.error_kind, message.error_params = kind_of(message.error_text)
-        batch.append(message)
-        if len(batch) >= 500:
-            messages.bulk_update(batch, ["error_kind", "error_params"])
-            batch = []
-    messages.bulk_update(batch, ["error_kind", "error_params"])
+    pending = messages.filter(error_kind="").exclude(error_text="").order_by("pk")
+    last = None
+    while True:
+        after = pending if last is None else pending.filter(pk__gt=last)
+        pks = list(after.values_list("pk", flat=True)[:CHUNK])
+        if not pks:
+            return
+        last = pks[-1]
+        batch = list(messages.filter(pk__in=pks).only("pk", "error_text"))
+        for message in batch:
+            message.error_kind, message.error_params = kind_of(message.error_text)
+        messages.bulk_update(batch, ["error_kind", "error_params"])
 
 
 class Migration(migrations.Migration):

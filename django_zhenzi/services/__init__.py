@@ -9,7 +9,8 @@ admin, the views) calls these; nothing else talks to the backend.
 - ``balance``: the account's balance; ``maintenance``: the admin's and commands' tools.
 - ``clock``: the one source of "now" (tests move it).
 
-The rules they keep are DESIGN.md's "Message life" and the README's delivery policy.
+The rules they keep are DESIGN.md's "Message life" and the documentation's delivery policy
+(docs/delivery.rst).
 """
 
 from django_zhenzi.services import clock
@@ -61,6 +62,7 @@ from django_zhenzi.services.reports import (
     ReportData,
     apply_polled_record,
     apply_report,
+    apply_reports,
     link_orphan_reports,
     refresh_statuses,
     sync_statuses,
@@ -84,6 +86,7 @@ __all__ = [
     "account_works",
     "apply_polled_record",
     "apply_report",
+    "apply_reports",
     "as_number_list",
     "balance_cache_key",
     "cached_balance",

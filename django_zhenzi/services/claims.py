@@ -70,6 +70,12 @@ def claim_due(token: str, limit: int) -> list[Message]:
     return claim(Q(), token, limit=limit)
 
 
+def count_due(limit: int) -> int:
+    """How many queued messages are due now, counting no further than ``limit``."""
+    due = Message.objects.filter(status=Status.QUEUED, next_attempt_at__lte=clock.now())
+    return due[:limit].count()
+
+
 def claim_unknown(token: str, limit: int) -> list[Message]:
     """Lease due ``unknown`` messages to ``token`` for reconciliation; they stay ``unknown``
     (so ``status_changed_at`` keeps when their outcome became unsettled)."""

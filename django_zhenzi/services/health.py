@@ -1,7 +1,7 @@
 """Is the site healthy? Each check returns the problems it finds, as data: ``zhenzi_health``
 prints them, the django-health-check plugins raise them, the admin's message list shows them.
 
-Check ids are stable (monitoring matches on them; the README lists them):
+Check ids are stable (monitoring matches on them; docs/operations.rst lists them):
 
 - ``provider``: the balance cannot be read: the provider is unreachable, refuses the account, or
   the settings are wrong.

@@ -1,6 +1,6 @@
 """Figures for dashboards (``/zhenzi/metrics.json``): the admin's per-status counts, the queue,
 ``unknown`` messages, the latest reports and balance. Reads the database only, a few small
-queries; the shape is documented in the README ("Metrics")."""
+queries; the shape is documented in docs/operations.rst ("Metrics")."""
 
 from __future__ import annotations
 

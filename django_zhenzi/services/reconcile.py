@@ -6,7 +6,7 @@ resent blindly: ``findSmsByMessageId`` is asked after RECONCILE_DELAY and again,
 intervals, until the provider shows the message (it is ``sent``) or the outcome is older than
 RECONCILE_SETTLE. Only then is "not found" believed, and the message queued again. A provider
 that records a message later than RECONCILE_SETTLE after the attempt could still get a second
-copy: that is the window's assumption, stated in the README's delivery policy.
+copy: that is the window's assumption, stated in docs/delivery.rst.
 
 A refusal of a repeated messageId proves an earlier attempt arrived: such a message is never
 resent nor failed; if the provider never shows it, it is taken as sent once settled.

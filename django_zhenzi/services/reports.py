@@ -6,8 +6,9 @@ Every raw report is kept; a report moves its message forward by rank only (``adv
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -18,8 +19,8 @@ from django_zhenzi.client import SmsRecord, ZhenziError
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import Message, Status, StatusReport, masked_payload
 from django_zhenzi.services import clock
-from django_zhenzi.services.transitions import advance, serialized_writes
-from django_zhenzi.status import delivery_status
+from django_zhenzi.services.transitions import advance, advance_many, serialized_writes
+from django_zhenzi.status import STATUS_RANK, delivery_status
 
 logger = logging.getLogger("django_zhenzi")
 
@@ -40,30 +41,71 @@ def storable(message: Message | None, payload: dict[str, Any]) -> Any:
 
 
 def apply_report(report: ReportData, *, source: str = StatusReport.Source.CALLBACK) -> StatusReport:
-    """Store the report raw and move its message forward if it ranks higher (never back).
+    """Store the report raw and move its message forward if it ranks higher (never back)."""
+    return apply_reports([report], source=source)[0]
 
-    The move is one conditional UPDATE, so replayed and out-of-order reports, even concurrent
-    ones, cannot move a status back; ``status_changed`` fires once per real change.
+
+def apply_reports(
+    reports: Sequence[ReportData], *, source: str = StatusReport.Source.CALLBACK
+) -> list[StatusReport]:
+    """Store the reports raw and move each message forward as far as they take it by rank
+    (never back), in one transaction: the raw reports and the moves are kept together.
+
+    A fixed number of statements whatever the count: one SELECT of the messages, locked, one
+    INSERT of the reports, and one conditional UPDATE per reported status (usually one or two).
+    Replayed, out-of-order and concurrent reports cannot move a status back; ``status_changed``
+    fires once per real change. A report for an unknown messageId is stored as an orphan.
     """
     moment = clock.now()
-    status = delivery_status(report.raw_status)
     with serialized_writes(), transaction.atomic():
-        # Lock the message first: the report's foreign key would take a shared lock on it
-        # (MySQL/MariaDB), which two concurrent reports could not both upgrade for the UPDATE.
-        message = Message.objects.select_for_update().filter(message_id=report.message_id).first()
-        stored = StatusReport.objects.create(
-            message=message,
-            reported_message_id=report.message_id,
-            number=report.number[:20],
-            status=status,
-            raw_status=report.raw_status[:64],
-            source=source,
-            payload=storable(message, report.payload or {}),
-            received_at=moment,
+        # Lock the messages first: the reports' foreign keys would take a shared lock on them
+        # (MySQL/MariaDB), which two concurrent requests could not both upgrade. Several are
+        # locked in one order, so two requests with the same messages cannot deadlock.
+        message_ids = {report.message_id for report in reports}
+        locked = Message.objects.select_for_update().filter(message_id__in=message_ids)
+        locked = locked.order_by("pk") if len(message_ids) > 1 else locked.order_by()
+        messages = {message.message_id: message for message in locked}
+        stored = StatusReport.objects.bulk_create(
+            stored_report(report, messages.get(report.message_id), source, moment)
+            for report in reports
         )
-        if message is not None and status:
-            advance(message, status, report.raw_status[:64], moment)
+        for (status, raw_status), moving in moves(stored).items():
+            advance_many(moving, status, raw_status, moment)
     return stored
+
+
+def stored_report(
+    report: ReportData, message: Message | None, source: str, moment: datetime
+) -> StatusReport:
+    return StatusReport(
+        message=message,
+        reported_message_id=report.message_id,
+        number=report.number[:20],
+        status=delivery_status(report.raw_status),
+        raw_status=report.raw_status[:64],
+        source=source,
+        payload=storable(message, report.payload or {}),
+        received_at=moment,
+    )
+
+
+def moves(reports: Sequence[StatusReport]) -> dict[tuple[str, str], list[Message]]:
+    """The messages that ``reports``, applied in order, move forward, by (status, raw status)
+    of the report that moves each furthest first."""
+    reached: dict[int, tuple[str, str]] = {}
+    messages: dict[int, Message] = {}
+    for report in reports:
+        message = report.message
+        if message is None or not report.status:
+            continue
+        current = reached.get(message.pk, (message.status, ""))[0]
+        if STATUS_RANK[report.status] > STATUS_RANK[current]:
+            reached[message.pk] = (report.status, report.raw_status)
+            messages[message.pk] = message
+    grouped: dict[tuple[str, str], list[Message]] = {}
+    for pk, target in reached.items():
+        grouped.setdefault(target, []).append(messages[pk])
+    return grouped
 
 
 def link_orphan_reports() -> int:

@@ -136,15 +136,39 @@ def statuses_below(status: str) -> list[str]:
 
 def advance(message: Message, status: str, raw_status: str, moment: datetime) -> bool:
     """Move ``message`` to a reported final ``status`` if that ranks above where it is."""
+    return bool(advance_many([message], status, raw_status, moment))
+
+
+def advance_many(
+    messages: Sequence[Message], status: str, raw_status: str, moment: datetime
+) -> int:
+    """``advance`` for many messages in one UPDATE; ``status_changed`` (and ``message_sent``, if
+    nothing else said it was sent) for each that moved. Returns how many moved.
+
+    A caller that locked the rows (``select_for_update``) knows which will move; without locks
+    the UPDATE's condition still decides, and the rows it moved are read back.
+    """
+    ids = [message.pk for message in messages]
     with serialized_writes():
-        moved = Message.objects.filter(pk=message.pk, status__in=statuses_below(status)).update(
+        moved = Message.objects.filter(pk__in=ids, status__in=statuses_below(status)).update(
             status=status,
             provider_status=raw_status,
             status_changed_at=moment,
             sent_at=Coalesce(F("sent_at"), Value(moment)),
             maybe_sent="",
         )
-    if moved:
+    if not moved:
+        return 0
+    moved_ids = set(ids)
+    if moved < len(ids):
+        moved_ids = set(
+            Message.objects.filter(pk__in=ids, status=status, status_changed_at=moment).values_list(
+                "pk", flat=True
+            )
+        )
+    for message in messages:
+        if message.pk not in moved_ids:
+            continue
         old_status = message.status
         message.status, message.provider_status = status, raw_status
         signals.status_changed.send_robust(
@@ -153,4 +177,4 @@ def advance(message: Message, status: str, raw_status: str, moment: datetime) ->
         if old_status in (Status.QUEUED, Status.UNKNOWN, Status.FAILED):
             # Nothing else said it was sent: the report proves it.
             signals.message_sent.send_robust(sender=Message, message=message)
-    return bool(moved)
+    return moved

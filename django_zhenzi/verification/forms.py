@@ -81,7 +81,10 @@ class CodeRequestForm(forms.Form):
     def send(self) -> VerificationCode | None:
         """Send a code to the cleaned number; None (with a form error) when refused or failed.
 
-        Call after ``is_valid()``. The error never says which limit refused.
+        Call after ``is_valid()``. The error never says which limit refused. Inside a
+        transaction (``ATOMIC_REQUESTS``, or the caller's own) the code is sent only when it
+        commits, after this returns: a send that then fails shows no error here (the code shows
+        as failed in the admin, and the user asks for another).
         """
         try:
             code = send_code(

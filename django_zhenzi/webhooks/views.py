@@ -1,7 +1,8 @@
 """The delivery-report callback view: ``POST /zhenzi/callback/<token>/``.
 
-Thin on purpose: check the token, read and parse the body (``webhooks.parser``), hand each report to
-``services.apply_report`` and answer. No provider call happens here, so it answers fast.
+Thin on purpose: check the token, read and parse the body (``webhooks.parser``), hand the reports to
+``services.apply_reports`` (one transaction for all of them) and answer. No provider call happens
+here, so it answers fast.
 
 The token is a secret and sits in the URL, so no answer and no log line written here or by
 Django's request logging for these answers contains the path.
@@ -12,7 +13,6 @@ from __future__ import annotations
 import logging
 
 from django.contrib.auth.decorators import login_not_required
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -63,9 +63,7 @@ def callback(request: HttpRequest, token: str = "") -> HttpResponse:
         parsed = parse_reports(
             body, request.META.get("CONTENT_TYPE", ""), secrets=configured_secrets()
         )
-        for report in parsed.reports:
-            with transaction.atomic():  # the raw report and the status move, together
-                services.apply_report(report, source=StatusReport.Source.CALLBACK)
+        services.apply_reports(parsed.reports, source=StatusReport.Source.CALLBACK)
     except RefusedBody as refused:
         logger.warning("Delivery report refused (HTTP %s): %s", refused.status, refused)
         return answer(refused.status, refused.reason)

@@ -130,6 +130,18 @@ def test_an_empty_account_option_is_refused(option):
         get_backend(**{option: ""})
 
 
+@pytest.mark.parametrize("setting", ["APP_ID", "APP_SECRET", "API_URL"])
+@pytest.mark.parametrize("path", [None, "django_zhenzi.backends.zhenzi.SmsBackend"])
+def test_an_empty_account_setting_is_improperly_configured(settings, setting, path):
+    settings.ZHENZI = {
+        **settings.ZHENZI,
+        "BACKEND": "django_zhenzi.backends.zhenzi.SmsBackend",
+        setting: "",
+    }
+    with pytest.raises(ImproperlyConfigured, match=rf"settings\.ZHENZI\['{setting}'\]"):
+        get_backend(path)
+
+
 def test_the_secret_given_as_an_option_shows_nowhere(settings):
     backend = get_backend(api_url="http://127.0.0.1:9", app_id=OTHER_ID, app_secret=OTHER_SECRET)
     shown = [repr(backend), repr(vars(backend)), repr(vars(backend.client))]

@@ -288,3 +288,63 @@ def test_an_unverified_number_claims_nothing_and_a_verified_one_is_unique(django
 
     with pytest.raises(IntegrityError):
         adapter.set_phone_verified(squatter, NUMBER)
+
+
+# --- Views whose form has no phone field --------------------------------------------------------
+
+
+def signed_up_client(zhenzi, number: str = NUMBER) -> Client:
+    """A client signed in by a number it just verified (the clock not moved: inside the
+    cooldown for that number)."""
+    client = Client()
+    sign_up(client, number)
+    response = client.post(reverse("account_verify_phone"), {"code": received_code(zhenzi)})
+    assert response.status_code == 302
+    return client
+
+
+def test_the_limits_refuse_a_reauthentication_code_with_a_message(zhenzi, clock):
+    client = signed_up_client(zhenzi)
+    url = reverse("account_request_reauthentication_code")
+
+    response = client.post(url, {"recipient": NUMBER})
+
+    assert response.status_code == 302
+    assert response["Location"] == url
+    page = client.get(url)
+    assert [str(message) for message in page.context["messages"]][-1] == (
+        "Too many code requests. Try again in 60 seconds."
+    )
+    assert len(zhenzi.messages) == 1
+    clock.move(61)
+    response = client.post(url, {"recipient": NUMBER})
+    assert path_of(response) == reverse("account_confirm_reauthentication_code")
+    assert len(zhenzi.messages) == 2
+
+
+def test_the_limits_refuse_a_resend_with_the_wait(zhenzi, settings):
+    settings.ACCOUNT_PHONE_VERIFICATION_SUPPORTS_RESEND = True
+    settings.ACCOUNT_RATE_LIMITS = False  # allauth's own cooldown off: the send is reached
+    client = Client()
+    sign_up(client)
+
+    response = client.post(reverse("account_verify_phone"), {"action": "resend"}, follow=True)
+
+    assert response.status_code == 200
+    assert [str(message) for message in response.context["messages"]][-1] == (
+        "Too many code requests. Try again in 60 seconds."
+    )
+    assert len(zhenzi.messages) == 1
+
+
+def test_the_limits_refuse_a_new_number_in_the_change_form(zhenzi, settings):
+    client = signed_up_client(zhenzi)
+    settings.ZHENZI = {**settings.ZHENZI, "LIMIT_SITE_PER_MINUTE": 1}
+
+    response = client.post(reverse("account_change_phone"), {"phone": "13900139000"})
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["phone"] == [
+        "Too many code requests. Try again in 60 seconds."
+    ]
+    assert len(zhenzi.messages) == 1

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 pytest.importorskip("two_factor")
 
+from two_factor.middleware import threadlocals
 from two_factor.plugins.phonenumber.models import PhoneDevice
 
 from django_zhenzi.client import ZhenziInputError
@@ -140,3 +141,30 @@ def test_make_call_refuses(user):
     device = PhoneDevice(user=user, name="default", number="+8613800138000", method="call")
     with pytest.raises(ZhenziCallsUnsupported, match="cannot call"):
         ZhenziGateway().make_call(device, "123456")
+
+
+@pytest.fixture
+def thread_locals(settings):
+    """two-factor's ThreadLocals middleware; the request it keeps is dropped afterwards (it
+    never drops it itself)."""
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "two_factor.middleware.threadlocals.ThreadLocals"]
+    yield
+    vars(threadlocals._thread_locals).pop("request", None)
+
+
+def test_with_two_factors_thread_locals_tokens_count_against_the_client_ip(
+    zhenzi, user, django_user_model, settings, thread_locals
+):
+    settings.ZHENZI = {**settings.ZHENZI, "LIMIT_IP_PER_HOUR": 1}
+    client = Client()
+    client.force_login(user)
+    set_up_sms(client, "+8613800138000")
+    (sent,) = zhenzi.messages
+    assert sent["clientIp"] == "127.0.0.1"
+    assert VerificationCode.objects.get().client_ip == "127.0.0.1"
+
+    other = Client()  # another user, another number, the same address
+    other.force_login(django_user_model.objects.create_user("wang", password=PASSWORD))
+    set_up_sms(other, "+8613900139000")
+    assert len(zhenzi.messages) == 1
+    assert RateLimitRefusal.objects.get().limit == RateLimit.IP_HOUR

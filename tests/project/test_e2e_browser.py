@@ -3,7 +3,9 @@ sandbox, driven by headless Chromium through Playwright.
 
 Needs Debian's ``chromium`` package (/usr/bin/chromium) and the ``playwright`` Python package;
 Playwright's own browser download is never used. Without either the test is skipped. On a
-failure a screenshot and the demo's output land in ``test-artifacts/``.
+failure a screenshot and the demo's output land in ``test-artifacts/``. With
+``ZHENZI_DOCS_SCREENSHOTS=docs/_static/screenshots`` the admin pages the documentation shows are
+saved there on the way, in English and in Chinese (``NAME.png``, ``NAME.zh_CN.png``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ STEP_TIMEOUT_MS = 20_000
 #: The demo's ZHENZI["CODE_MAX_TRIES"] (the default).
 CODE_MAX_TRIES = 5
 ALLAUTH_INSTALLED = importlib.util.find_spec("allauth") is not None
+#: Where to save the documentation's screenshots of the admin; unset: none are taken.
+DOCS_SCREENSHOTS = os.environ.get("ZHENZI_DOCS_SCREENSHOTS", "")
 
 if not os.access(CHROMIUM, os.X_OK):
     pytest.skip(
@@ -89,6 +93,24 @@ def save_artifacts(name: str, page: sync_api.Page, demo: DemoServer) -> None:
     (ARTIFACTS / f"{name}-demo-output.txt").write_text(demo.log(), encoding="utf-8")
 
 
+def screenshot_for_docs(page: sync_api.Page, demo: DemoServer, name: str) -> None:
+    """The page as it is now, and the same URL for a Chinese browser, into DOCS_SCREENSHOTS."""
+    if not DOCS_SCREENSHOTS:
+        return
+    directory = Path(DOCS_SCREENSHOTS)
+    directory.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=directory / f"{name}.png")
+    context = page.context.browser.new_context(locale="zh-CN", viewport=page.viewport_size)
+    try:
+        chinese = context.new_page()
+        chinese.set_default_timeout(STEP_TIMEOUT_MS)
+        log_in(chinese, demo)
+        chinese.goto(page.url)
+        chinese.screenshot(path=directory / f"{name}.zh_CN.png")
+    finally:
+        context.close()
+
+
 def log_in(page: sync_api.Page, demo: DemoServer) -> None:
     page.goto(demo.url + "/admin/login/?next=/admin/")
     page.fill("#id_username", "admin")
@@ -101,6 +123,7 @@ def test_admin_sends_an_sms_sees_it_delivered_and_the_balance_go_down(page, demo
     log_in(page, demo)
     page.goto(demo.url + "/admin/django_zhenzi/message/")
     page.click(".object-tools a[href$='/send/']")
+    screenshot_for_docs(page, demo, "admin-send")
     page.fill("#id_numbers", "13800138000")
     page.fill("#id_message", TEXT)
     page.click("input[type=submit].default")
@@ -114,6 +137,7 @@ def test_admin_sends_an_sms_sees_it_delivered_and_the_balance_go_down(page, demo
         time.sleep(0.5)
         page.reload()
     sync_api.expect(delivered).to_have_count(1)
+    screenshot_for_docs(page, demo, "admin-messages")
 
     page.click("#result_list a[href*='/change/']")
     reports_in_chinese_keep_their_words_whole(page, demo)
@@ -121,6 +145,7 @@ def test_admin_sends_an_sms_sees_it_delivered_and_the_balance_go_down(page, demo
     page.goto(demo.url + "/admin/django_zhenzi/balancesnapshot/")
     sync_api.expect(page.locator(".zhenzi-balance-figure")).to_contain_text("999")
     balance_chart_is_readable(page)
+    screenshot_for_docs(page, demo, "admin-balance")
 
 
 def lines_of(page: sync_api.Page, selector: str) -> dict[str, int]:

@@ -3,6 +3,8 @@ once from the English the services and the client wrote then; backwards, nothing
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -185,4 +187,21 @@ def test_stored_texts_get_their_kinds_and_backwards_nothing_is_lost(before_kinds
     restored = before_kinds.get_model("django_zhenzi", "Message").objects
     assert sorted(restored.values_list("error_text", flat=True)) == sorted(
         [""] + [text for text, *_ in OLD_TEXTS]
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_are_mapped_chunk_by_chunk(before_kinds, monkeypatch):
+    migration = importlib.import_module("django_zhenzi.migrations.0006_message_error_kind_data")
+    monkeypatch.setattr(migration, "CHUNK", 3)
+    OldMessage = before_kinds.get_model("django_zhenzi", "Message")
+    for index in range(8):
+        OldMessage.objects.create(number=f"1380000{index:04d}", status="failed", error_text=MASKED)
+    OldMessage.objects.create(number="13900000000", status="sent")
+
+    migrate(AFTER)
+
+    assert (
+        sorted(Message.objects.values_list("error_kind", flat=True))
+        == [""] + ["masked_not_resent"] * 8
     )

@@ -397,7 +397,7 @@ def test_a_refused_request_shows_the_real_wait(
     assert refused.status_code == 429
     assert 3590 < int(refused["Retry-After"]) <= 3600
     assert hourly_wait in refused.content.decode()
-    # The README's way to let a locked-out owner in at once.
+    # The documentation's way to let a locked-out owner in at once (docs/verification.rst).
     RateCounter.objects.filter(subject="13900139000").delete()
     assert request_code_for(client, "13900139000").request["PATH_INFO"] == "/verify/"
 
@@ -595,16 +595,16 @@ print(banner("http://127.0.0.1:8000", "7nUj2iF14S18", sandboxed=True))
 
 
 def readme_banner() -> str:
-    """The banner README.rst shows under "Run the example" (the literal block after
-    "prints where to go"), dedented."""
-    readme = (REPO / "README.rst").read_text(encoding="utf-8")
-    after = readme[readme.index("prints where to go") :].split("::\n\n", 1)[1]
+    """The banner the documentation shows under "Run the example" (docs/quickstart.rst, the
+    code block after "prints where to go"), dedented."""
+    page = (REPO / "docs" / "quickstart.rst").read_text(encoding="utf-8")
+    after = page[page.index("prints where to go") :].split(".. code-block:: text\n\n", 1)[1]
     block = after.split("\n\n", 1)[0]
     return "\n".join(line.removeprefix("    ") for line in block.splitlines())
 
 
-def test_the_readme_shows_the_banner_a_user_sees(tmp_path):
-    """With nothing set the example speaks its LANGUAGE_CODE, Chinese; so must the README."""
+def test_the_docs_show_the_banner_a_user_sees(tmp_path):
+    """With nothing set the example speaks its LANGUAGE_CODE, Chinese; so must the docs."""
     done = subprocess.run(
         [sys.executable, "-c", BANNER_SCRIPT],
         cwd=tmp_path,

@@ -14,6 +14,7 @@ import pytest
 from django.utils import translation
 
 from django_zhenzi import send_sms, services
+from django_zhenzi.backends import BaseSmsBackend, OutgoingSms
 from django_zhenzi.client import ZhenziClient, ZhenziError, ZhenziInputError, normalize_number
 from django_zhenzi.models import Message, Status
 from django_zhenzi.reasons import TEMPLATES, ErrorKind, Reason, render_reason
@@ -370,3 +371,45 @@ def test_every_kind_the_services_store_is_in_the_catalogue(settings, sandbox, cl
             rendered = message.error_reason
         if kinds_in(message) <= SERVICE_KINDS:
             assert rendered == message.error_text, message.number  # the English is written
+
+
+class FailingBackend(BaseSmsBackend):
+    """A third party's backend raising its own kind of ZhenziError."""
+
+    def __init__(self, *, error: ZhenziError, **options: Any) -> None:
+        super().__init__(**options)
+        self.error = error
+
+    def send(self, sms: OutgoingSms) -> dict[str, Any]:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "params"),
+    [
+        (
+            ZhenziError("Gateway says no", kind="x" * 40, params={"gateway": "g1"}),
+            {"gateway": "g1", "text": "Gateway says no"},
+        ),
+        (ZhenziError("Gateway says no", kind="x"), {"text": "Gateway says no"}),
+        (
+            ZhenziError("Gateway says no", kind=ErrorKind.PROVIDER_ERROR, params={"at": object()}),
+            {"text": "Gateway says no"},
+        ),
+        (
+            ZhenziError("Gateway says no", kind="x", params={"rate": float("nan")}),
+            {"text": "Gateway says no"},
+        ),
+    ],
+    ids=["too-long-kind", "unknown-kind", "params-not-json", "nan"],
+)
+@pytest.mark.django_db(transaction=True)
+def test_an_unknown_kind_or_params_from_a_backend_are_stored_as_other(error, params):
+    with translation.override("zh-hans"):
+        message = send_sms("13800138000", "【测试】你好", backend=FailingBackend(error=error))
+    message.refresh_from_db()
+
+    assert message.status == Status.FAILED
+    assert (message.error_kind, message.error_params) == (ErrorKind.OTHER, params)
+    assert message.error_text == "Gateway says no"
+    assert message.error_reason == "Gateway says no"

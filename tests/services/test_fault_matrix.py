@@ -50,9 +50,7 @@ SETTINGS = {
     "RETRY_MAX_DELAY": 1,
     "MAX_ATTEMPTS": 10,
 }
-ACCOUNT_WAIT = 0.3
-WORKER_OPTIONS = ("--loop", "--idle-wait", "0.1", "--account-wait", str(ACCOUNT_WAIT))
-WORKER_OPTIONS += ("--batch-size", "10")
+WORKER_OPTIONS = ("--loop", "--idle-wait", "0.1", "--account-wait", "0.3", "--batch-size", "10")
 NOT_FINAL = (Status.QUEUED, Status.SENDING, Status.UNKNOWN)
 
 
@@ -88,6 +86,13 @@ def send_now(numbers: Sequence[str], env: dict[str, str]) -> tuple[int, str, str
     with command_process("zhenzi_send", [*numbers, "--message", TEXT], env) as process:
         out, err = process.communicate(timeout=180)
     return process.returncode, out, err
+
+
+def balance_reads_stopped(provider: Sandbox, quiet: float) -> bool:
+    """Whether no balance request reached the provider for ``quiet`` seconds."""
+    before = provider.requests_by_endpoint[BALANCE_PATH]
+    time.sleep(quiet)
+    return provider.requests_by_endpoint[BALANCE_PATH] == before
 
 
 def settled() -> bool:
@@ -143,11 +148,11 @@ def test_a_zero_balance_pauses_sending_and_a_top_up_sends_everything_once(provid
         assert set(Message.objects.values_list("status", "attempts")) == {(Status.QUEUED, 0)}
 
         provider.balance = 1000
-        topped_up = time.monotonic()
         assert wait_until(settled, timeout=60)
-        # One worker may send everything before the other's next balance check: a worker still
-        # paused when stopped exits non-zero, so give each one check after the top-up.
-        time.sleep(max(0.0, topped_up + 2 * ACCOUNT_WAIT - time.monotonic()))
+        # One worker may send everything before the other's next balance check: stop them only
+        # once neither reads the balance any more (a paused worker reads it every 0.3 s), or the
+        # late one exits still paused, with status 1.
+        assert wait_until(lambda: balance_reads_stopped(provider, quiet=1.0), timeout=30)
 
     assert_each_accepted_once(provider, 45)
     assert not Message.objects.filter(status=Status.FAILED).exists()

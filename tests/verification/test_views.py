@@ -23,6 +23,14 @@ SESSION_KEY = RequestCodeView.session_key
 VERIFIED_KEY = CheckCodeView.verified_session_key
 
 
+#: A second flow keeps apart from the included one: a purpose and session keys of its own.
+SIGNUP_FLOW = {
+    "purpose": "signup",
+    "session_key": "signup_number",
+    "verified_session_key": "signup_verified_number",
+}
+
+
 class ProxiedRequestCodeView(RequestCodeView):
     def get_client_ip(self) -> str | None:
         return self.request.headers.get("X-Real-IP")
@@ -33,18 +41,11 @@ urlpatterns = [
     path("again/", include("django_zhenzi.verification.urls", namespace="again")),
     path(
         "signup/",
-        ProxiedRequestCodeView.as_view(
-            purpose="signup", session_key="signup_number", success_url="/signup/code/"
-        ),
+        ProxiedRequestCodeView.as_view(success_url="/signup/code/", **SIGNUP_FLOW),
     ),
     path(
         "signup/code/",
-        CheckCodeView.as_view(
-            purpose="signup",
-            session_key="signup_number",
-            request_url="/signup/",
-            success_url="/welcome/",
-        ),
+        CheckCodeView.as_view(request_url="/signup/", success_url="/welcome/", **SIGNUP_FLOW),
     ),
 ]
 
@@ -161,7 +162,30 @@ def test_as_view_arguments_and_a_subclass_configure_a_flow(post):
 
     right = client.post("/signup/code/", {"code": code_in(django_zhenzi.outbox[0])})
     assert right["Location"] == "/welcome/"
+    assert client.session["signup_verified_number"] == NUMBER
+    assert VERIFIED_KEY not in client.session
+
+
+def test_the_urls_included_twice_are_one_flow_and_a_flow_of_its_own_stays_apart(post, clock):
+    client = Client()
+    post(client, "/codes/", {"number": NUMBER})
+    # Both includes check purpose "login" with the same session keys: one flow, not two.
+    shared = client.post("/again/check/", {"code": code_in(django_zhenzi.outbox[0])})
+    assert shared.status_code == 302
     assert client.session[VERIFIED_KEY] == NUMBER
+
+    client = Client()
+    clock.move(61)  # past the cooldown between two codes to one number
+    post(client, "/signup/", {"number": NUMBER}, HTTP_X_REAL_IP="192.0.2.9")
+    signup_code = code_in(django_zhenzi.outbox[-1])
+    clock.move(61)
+    post(client, "/codes/", {"number": NUMBER})
+    refused = client.post("/codes/check/", {"code": signup_code})
+    assert refused.status_code == 200
+    assert refused.context["form"].errors
+    assert client.post("/signup/code/", {"code": signup_code})["Location"] == "/welcome/"
+    assert client.session["signup_verified_number"] == NUMBER
+    assert VERIFIED_KEY not in client.session
 
 
 def test_only_get_and_post_reach_the_pages():

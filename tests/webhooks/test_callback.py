@@ -638,7 +638,7 @@ def test_a_failure_while_storing_answers_500_and_keeps_nothing_half_done(
         raise DatabaseError("the status update failed")
 
     with monkeypatch.context() as patched:
-        patched.setattr(services.reports, "advance", explode)  # after the report row is written
+        patched.setattr(services.reports, "advance_many", explode)  # after the rows are written
         with caplog.at_level(logging.DEBUG):
             response = post_form(csrf_client, sandbox_report(message.message_id))
 

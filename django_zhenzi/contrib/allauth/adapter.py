@@ -9,6 +9,7 @@ are kept in :class:`~django_zhenzi.contrib.allauth.models.UserPhone`, unless a s
 
 from __future__ import annotations
 
+import sys
 from typing import Any, NoReturn
 
 from allauth.account import app_settings
@@ -16,13 +17,16 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.core.ratelimit import RateLimited as AllauthRateLimited
+from allauth.core.ratelimit import respond_429
 from django.contrib import messages
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.http import HttpRequest
+from django.forms import BaseForm
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.translation import gettext
+from django.views.generic.edit import FormMixin
 
 from django_zhenzi.client import normalize_number, normalized_or_none
-from django_zhenzi.contrib.allauth.forms import REFUSAL_ATTRIBUTE, MainlandPhoneField
+from django_zhenzi.contrib.allauth.forms import MainlandPhoneField, refusal_error
 from django_zhenzi.contrib.allauth.models import UserPhone
 from django_zhenzi.models import Status
 from django_zhenzi.verification import RateLimited, send_code
@@ -44,8 +48,8 @@ class ZhenziAccountAdapter(DefaultAccountAdapter):
     ) -> None:
         """Send allauth's ``code`` to ``phone`` through django-zhenzi.
 
-        A refusal by the limits sends nothing and answers the request again with the number
-        refused in its form, saying how long to wait (see :meth:`answer_refusal`).
+        A refusal by the limits sends nothing and answers the request saying how long to wait
+        (see :meth:`answer_refusal`).
         """
         # allauth passes "reauthentication" for its login (and reauthentication) codes only; a
         # phone verification code has its own timeout.
@@ -54,16 +58,15 @@ class ZhenziAccountAdapter(DefaultAccountAdapter):
         else:
             purpose, timeout = VERIFICATION_PURPOSE, app_settings.PHONE_VERIFICATION_TIMEOUT
         request = context.request or self.request
-        refused = getattr(request, REFUSAL_ATTRIBUTE, None)
-        if refused is not None and refused[0] == phone:
-            # Answering a refused request again reached another send: it is refused all the same.
-            raise AllauthRateLimited
         try:
             row = send_code(
                 phone, purpose=purpose, code=code, ttl=timeout, client_ip=self.client_ip(request)
             )
         except RateLimited as refusal:
             self.answer_refusal(request, phone, refusal)
+        # Inside a transaction (ATOMIC_REQUESTS, allauth's atomic sign-up) the code is sent when
+        # it commits, after this answer is made: a failed send is then not said here (the code
+        # shows as failed in the admin, and the user asks for another).
         if row.sms is not None and row.sms.status == Status.FAILED and request is not None:
             self.add_message(
                 request,
@@ -77,19 +80,24 @@ class ZhenziAccountAdapter(DefaultAccountAdapter):
         """Answer a request whose code the limits refused: always raises.
 
         allauth sends a code only once its form is valid (and at sign-up, once the user is
-        saved), so the refusal cannot simply become a form error. The request is answered again
-        by its own view, with the refusal on the request: the phone field
-        (``MainlandPhoneField``) then refuses the number with the wait, and allauth's view
-        shows its form with that error. That answer goes back through allauth's
-        ImmediateHttpResponse. A view with no phone field (the "send again" buttons) reaches the
-        send a second time, which raises allauth's own RateLimited: those views catch it and
-        say so.
+        saved), so the refusal cannot simply become a form error. Where the number came through
+        a ``MainlandPhoneField`` of the view's form (sign-up, sign-in by code, changing the
+        number), the view shows that form again with the wait as the field's error. A view with
+        no phone field (reauthentication by code, the "send again" buttons) says the wait as a
+        message and sends the browser back to the same page; allauth's headless API answers with
+        allauth's own 429. The view is never run again, so allauth's own rate limits count the
+        request once. Each answer goes back through allauth's ImmediateHttpResponse; outside a
+        request, allauth's RateLimited is raised.
         """
-        match = getattr(request, "resolver_match", None)
-        if request is None or match is None:
+        if request is None:
             raise AllauthRateLimited from refusal
-        setattr(request, REFUSAL_ATTRIBUTE, (phone, refusal))
-        raise ImmediateHttpResponse(match.func(request, *match.args, **match.kwargs))
+        answer = form_answer(phone, refusal)
+        if answer is None and hasattr(getattr(request, "allauth", None), "headless"):
+            answer = respond_429(request)
+        if answer is None:
+            self.add_message(request, messages.ERROR, message=refusal_error(refusal).messages[0])
+            answer = HttpResponseRedirect(request.get_full_path())
+        raise ImmediateHttpResponse(answer)
 
     def client_ip(self, request: HttpRequest | None) -> str | None:
         """The end user's address as allauth sees it (ALLAUTH_TRUSTED_PROXY_COUNT...), for the
@@ -122,3 +130,28 @@ class ZhenziAccountAdapter(DefaultAccountAdapter):
             return None
         found = UserPhone.objects.select_related("user").filter(verified_number=number).first()
         return None if found is None else found.user
+
+
+def form_answer(phone: str, refusal: RateLimited) -> HttpResponse | None:
+    """The view's answer with its form refusing ``phone`` (the wait as the field's error), when
+    the code was asked for through a form with a ``MainlandPhoneField`` holding that number;
+    None otherwise.
+
+    allauth hands the adapter neither its view nor the form, so they are found up the call
+    stack: the nearest frame of a form view's method holding the valid ``form``.
+    """
+    frame = sys._getframe(1)
+    try:
+        while frame is not None:
+            view, form = frame.f_locals.get("self"), frame.f_locals.get("form")
+            if isinstance(view, FormMixin) and isinstance(form, BaseForm):
+                for name, field in form.fields.items():
+                    cleaned = getattr(form, "cleaned_data", {}).get(name)
+                    if isinstance(field, MainlandPhoneField) and cleaned == phone:
+                        form.add_error(name, refusal_error(refusal))
+                        return view.form_invalid(form)
+                return None
+            frame = frame.f_back
+        return None
+    finally:
+        del frame

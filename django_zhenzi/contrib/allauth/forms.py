@@ -5,16 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.account.adapter import get_adapter
-from allauth.core import context
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from django_zhenzi.verification import RateLimited
 from django_zhenzi.verification.forms import PhoneNumberField, wait_text
-
-#: The request attribute holding ``(number, RateLimited)`` while a refused request is answered
-#: again (see ``ZhenziAccountAdapter.send_verification_code_sms``).
-REFUSAL_ATTRIBUTE = "_zhenzi_code_refusal"
 
 
 def refusal_error(refusal: RateLimited) -> ValidationError:
@@ -28,16 +23,11 @@ def refusal_error(refusal: RateLimited) -> ValidationError:
 class MainlandPhoneField(PhoneNumberField):
     """A mainland China mobile number, cleaned to its 11 digits, then through the adapter's
     ``clean_phone`` hook as allauth's own phone field does. Any other number is a form error.
-
-    While a request refused by the limits is answered again, the refused number is a form error
-    saying how long to wait.
+    A number the limits refuse becomes its error too (``ZhenziAccountAdapter.answer_refusal``).
     """
 
     def clean(self, value: Any) -> str:
         number = super().clean(value)
         if not number:
             return number
-        refused = getattr(context.request, REFUSAL_ATTRIBUTE, None)
-        if refused is not None and refused[0] == number:
-            raise refusal_error(refused[1])
         return get_adapter().clean_phone(number)
