@@ -35,4 +35,12 @@ ZHENZI = {
     "APP_SECRET": env("ZHENZI_APP_SECRET", default="bench-secret-value"),
     "API_URL": env("ZHENZI_API_URL", default="http://127.0.0.1:9"),
     "CALLBACK_TOKEN": "bench-callback-token-0123456789",
+    # benchmarks/bench_dispatch.py: the Celery workers it starts hand retries back to Celery.
+    "DISPATCH": env("ZHENZI_DISPATCH", default="worker"),
+    "DISPATCH_QUEUES": env("ZHENZI_DISPATCH_QUEUES", cast=dict, default={}),
 }
+
+# benchmarks/bench_dispatch.py's Celery workers (benchmarks/celery_app.py).
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
+CELERY_BROKER_TRANSPORT_OPTIONS = env.json("CELERY_BROKER_TRANSPORT_OPTIONS", default={})
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1

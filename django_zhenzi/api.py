@@ -6,8 +6,10 @@ from collections.abc import Iterable, Sequence
 
 from django_zhenzi import services
 from django_zhenzi.backends import BaseSmsBackend
+from django_zhenzi.client import ZhenziInputError
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import Message
+from django_zhenzi.priority import Priority
 from django_zhenzi.services import limits
 
 
@@ -19,6 +21,7 @@ def send_sms(
     template_params: Sequence[str] | None = None,
     queue: bool = False,
     client_ip: str | None = None,
+    priority: str = "normal",
     backend: BaseSmsBackend | None = None,
 ) -> Message | list[Message]:
     """Send a text, or a console template with its parameters, to one number or many.
@@ -28,7 +31,9 @@ def send_sms(
 
     ``queue=False`` sends at once and the rows carry the outcome; inside a transaction the send
     waits for the commit, so a rollback sends nothing. ``queue=True`` returns at once and leaves
-    the sending to ``manage.py zhenzi_send_queued`` workers.
+    the sending to ``manage.py zhenzi_send_queued`` workers, or to the task engine of
+    ``ZHENZI["DISPATCH"]``. ``priority`` ("high", "normal" or "bulk") orders the queue: a due
+    message is sent before any of lower priority.
 
     ``backend`` (from ``get_backend(path, **options)``, e.g. another app's credentials) sends
     instead of the settings' backend; immediate sends only, since the workers send queued
@@ -56,11 +61,15 @@ def send_sms(
                 "through the settings' backend."
             )
     content = services.validate_content(message, template_id, template_params, client_ip)
+    try:
+        rank = Priority.parse(priority)
+    except ValueError as error:
+        raise ZhenziInputError(str(error), field="priority") from None
     if not isinstance(numbers, (str, int)):
         numbers = list(numbers)  # read more than once: limited, then made rows
     if zhenzi_settings.LIMIT_ALL_SENDS:
         limits.check_send(numbers, content.client_ip)
-    rows = services.create_messages(numbers, content, queue=queue, backend=backend)
+    rows = services.create_messages(numbers, content, queue=queue, priority=rank, backend=backend)
     if not queue:
         refreshed = {
             m.message_id: m

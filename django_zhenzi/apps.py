@@ -10,3 +10,4 @@ class ZhenziConfig(AppConfig):
     def ready(self) -> None:
         from django_zhenzi import checks  # noqa: F401  (registers the system checks)
         from django_zhenzi.contrib import checks as contrib_checks  # noqa: F401  (and these)
+        from django_zhenzi.engines import checks as dispatch_checks  # noqa: F401

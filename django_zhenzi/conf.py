@@ -140,6 +140,34 @@ SETTINGS: dict[str, Setting] = {
             "message that still has no delivery report.",
         ),
         Setting(
+            "DISPATCH",
+            "worker",
+            (str,),
+            "What sends queued messages: 'worker' (manage.py zhenzi_send_queued), 'celery' "
+            "(Celery tasks) or 'tasks' (Django's Tasks framework).",
+        ),
+        Setting(
+            "DISPATCH_QUEUES",
+            {},
+            (dict,),
+            "With 'celery' or 'tasks': the queue name of each priority ('high', 'normal', "
+            "'bulk'), e.g. {'high': 'sms-high'}; a priority left out goes to the engine's "
+            "default queue.",
+        ),
+        Setting(
+            "DISPATCH_BATCH_SIZE",
+            20,
+            (int,),
+            "With 'celery' or 'tasks': the most messages one task sends (a bulk send becomes "
+            "one task per this many, so several workers share it).",
+        ),
+        Setting(
+            "TASKS_BACKEND",
+            "default",
+            (str,),
+            "With 'tasks': the alias in settings.TASKS of the Tasks backend to enqueue on.",
+        ),
+        Setting(
             "LOW_BALANCE_THRESHOLD",
             100,
             (int,),

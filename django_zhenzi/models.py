@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from django_zhenzi.client import MAX_TEMPLATE_ID_LENGTH
+from django_zhenzi.priority import Priority
 from django_zhenzi.reasons import ErrorKind, render_reason
 from django_zhenzi.status import (
     MaybeSent,
@@ -53,6 +54,12 @@ class Message(models.Model):
     )
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    priority = models.PositiveSmallIntegerField(
+        _("priority"),
+        choices=Priority.choices,
+        default=Priority.NORMAL,
+        help_text=_("Due messages are sent by priority, then in the order they became due."),
     )
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(
@@ -119,6 +126,9 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="zhenzi_msg_queue_idx"),
+            models.Index(
+                fields=["status", "priority", "next_attempt_at", "id"], name="zhenzi_msg_claim_idx"
+            ),
             models.Index(fields=["status", "-created_at"], name="zhenzi_msg_status_idx"),
             models.Index(fields=["template_id", "-created_at"], name="zhenzi_msg_template_idx"),
         ]

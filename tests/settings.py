@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django_zhenzi",
+    "django_tasks_db",  # the database backend of Django's Tasks framework (tests/engines)
 ]
 
 MIDDLEWARE = [
@@ -78,6 +79,13 @@ ZHENZI = {
     "CALLBACK_TOKEN": "test-callback-token-0123456789",
 }
 
+# Django's Tasks framework (built in from Django 6, the django-tasks backport before): the
+# immediate backend for the fast tier, the database one for the db_worker tests.
+TASKS_PACKAGE = "django.tasks" if importlib.util.find_spec("django.tasks") else "django_tasks"
+TASKS = {
+    "default": {"BACKEND": f"{TASKS_PACKAGE}.backends.immediate.ImmediateBackend", "QUEUES": []},
+    "database": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []},
+}
 # --- The integrations (django_zhenzi.contrib), when their packages are installed ----------------
 # tests/test_contrib_allauth.py and tests/test_contrib_two_factor.py drive their real views; they
 # set ACCOUNT_ADAPTER and TWO_FACTOR_SMS_GATEWAY themselves, with ZHENZI's code text (without one

@@ -17,6 +17,10 @@ _CASTS = {
     "RETRY_DELAY": float,
     "RETRY_MAX_DELAY": float,
     "MAX_ATTEMPTS": int,
+    "DISPATCH": str,
+    "DISPATCH_QUEUES": dict,
+    "DISPATCH_BATCH_SIZE": int,
+    "TASKS_BACKEND": str,
 }
 
 ZHENZI = {
@@ -27,6 +31,12 @@ ZHENZI = {
         if f"ZHENZI_{key}" in env
     },
 }
+
+# Celery workers (tests/celery_app.py): the broker, and a key prefix of the run's own on Redis.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
+CELERY_BROKER_TRANSPORT_OPTIONS = env.json("CELERY_BROKER_TRANSPORT_OPTIONS", default={})
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 if env.bool("SQLITE_AS_STARTPROJECT_MAKES_IT", default=False):
     # The database `startproject` gives: no transaction mode (DEFERRED), the default timeout.

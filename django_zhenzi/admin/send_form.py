@@ -17,6 +17,7 @@ from django_zhenzi.client import (
     message_length,
     normalized_or_none,
 )
+from django_zhenzi.priority import Priority
 
 #: Numbers one form may send to; bigger lists belong in code or a management command.
 MAX_NUMBERS = 10_000
@@ -132,6 +133,17 @@ class SendForm(forms.Form):
         initial=NOW,
         # The admin's own class: its options sit on their own lines, not in a label's width.
         widget=forms.RadioSelect(attrs={"class": "radiolist"}),
+    )
+
+    priority = forms.TypedChoiceField(
+        label=_("Priority"),
+        choices=[(word, Priority[word.upper()].label) for word in Priority.words()],
+        initial=Priority.NORMAL.word,
+        required=False,
+        empty_value=Priority.NORMAL.word,
+        help_text=_(
+            "Due queued messages are sent by priority: a high one never waits behind a bulk send."
+        ),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

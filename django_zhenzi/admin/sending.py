@@ -41,6 +41,7 @@ def send_messages(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpRe
                 template_id=data["template_id"] or None,
                 template_params=data["template_params"] or None,
                 queue=form.queue,
+                priority=data["priority"],
             )
         except ZhenziInputError as error:  # the form checks the same rules: a safety net
             form.add_input_error(error)

@@ -24,6 +24,10 @@ from django_zhenzi.reasons import ErrorKind, Reason
 from django_zhenzi.services import clock
 from django_zhenzi.services.transitions import move_many, serialized_writes
 
+#: The order senders take due messages in: the most urgent first, then the longest due
+#: (served by the index ``zhenzi_msg_claim_idx``).
+CLAIM_ORDER = ("priority", "next_attempt_at", "id")
+
 
 def new_claim_token() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
@@ -35,7 +39,7 @@ def _lock_ids(rows: Q, status: str, limit: int) -> list[int]:
     return list(
         Message.objects.select_for_update(skip_locked=True)
         .filter(rows, status=status)
-        .order_by("next_attempt_at", "id")
+        .order_by(*CLAIM_ORDER)
         .values_list("id", flat=True)[:limit]
     )
 
@@ -59,7 +63,7 @@ def claim(rows: Q, token: str, *, limit: int, due_only: bool = True) -> list[Mes
             attempts=F("attempts") + 1,
         )
     claimed = Message.objects.filter(id__in=ids, claim_token=token, status=Status.SENDING)
-    return list(claimed.order_by("next_attempt_at", "id"))
+    return list(claimed.order_by(*CLAIM_ORDER))
 
 
 def claim_due(token: str, limit: int) -> list[Message]:

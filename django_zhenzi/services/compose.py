@@ -11,11 +11,13 @@ from django_zhenzi.backends import BaseSmsBackend
 from django_zhenzi.client import ZhenziInputError, check_number_characters, normalize_number
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import Message, Status, VerificationCode
+from django_zhenzi.priority import Priority
 from django_zhenzi.reasons import Reason
 from django_zhenzi.services import clock
 from django_zhenzi.services.claims import new_claim_token
 from django_zhenzi.services.content import Content, as_number_list
 from django_zhenzi.services.dispatch import send_claimed, send_now
+from django_zhenzi.services.handoff import hand_off
 from django_zhenzi.services.transitions import announce_failure
 
 _MAX_STORED_NUMBER = Message._meta.get_field("number").max_length
@@ -26,6 +28,7 @@ def create_messages(
     content: Content,
     *,
     queue: bool,
+    priority: Priority = Priority.NORMAL,
     backend: BaseSmsBackend | None = None,
 ) -> list[Message]:
     """One row per number, in order. A bad number in a batch gets a ``failed`` row with the
@@ -34,7 +37,8 @@ def create_messages(
     Non-queued messages are sent once the surrounding transaction commits (at once outside one).
     Until then they are held back from workers for CLAIM_TIMEOUT, so a worker takes them only
     if this process dies before it sends them. ``backend`` sends them instead of the settings'
-    (see ``dispatch.send_claimed``).
+    (see ``dispatch.send_claimed``). Queued ones are handed to the task engine, if the site
+    uses one, after the commit.
     """
     given = as_number_list(numbers)
     if not given:
@@ -50,6 +54,7 @@ def create_messages(
             template_id=content.template_id,
             template_params=list(content.template_params),
             client_ip=content.client_ip,
+            priority=priority,
             created_at=moment,
             next_attempt_at=due,
             status_changed_at=moment,
@@ -68,10 +73,12 @@ def create_messages(
     for row in rows:
         if row.status == Status.FAILED:
             announce_failure(row)
-    if not queue:
+    queued = [row.message_id for row in rows if row.status == Status.QUEUED]
+    if queue:
+        hand_off(queued, due, priority)
+    else:
         # bulk_create does not return primary keys on every database: look them up by messageId.
-        message_ids = [row.message_id for row in rows if row.status == Status.QUEUED]
-        transaction.on_commit(lambda: send_now(message_ids, backend=backend))
+        transaction.on_commit(lambda: send_now(queued, backend=backend))
     return rows
 
 

@@ -26,6 +26,7 @@ from django_zhenzi.reasons import TEMPLATES, ErrorKind, Reason, no_reason
 from django_zhenzi.services import clock
 from django_zhenzi.services.claims import BatchClaim, claim, new_claim_token, release
 from django_zhenzi.services.content import Content
+from django_zhenzi.services.handoff import hand_off
 from django_zhenzi.services.policy import Action, decide, retry_delay
 from django_zhenzi.services.transitions import announce, move, move_many, serialized_writes
 from django_zhenzi.status import SENT_STATUSES, Status
@@ -175,7 +176,7 @@ def retry_or_fail(
         gave_up = Reason.of(ErrorKind.GAVE_UP, count=message.attempts, reason=reason)
         fail(message, token, from_status, code, gave_up, **changes)
     else:
-        move(
+        retried = move(
             message,
             Status.QUEUED,
             expect=from_status,
@@ -185,6 +186,8 @@ def retry_or_fail(
             **reason.fields(),
             **changes,
         )
+        if retried:
+            hand_off([message.message_id], message.next_attempt_at, message.priority)
 
 
 def fail(

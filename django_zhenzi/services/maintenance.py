@@ -22,6 +22,7 @@ from django_zhenzi.models import (
     VerificationCode,
 )
 from django_zhenzi.services import clock
+from django_zhenzi.services.handoff import hand_off_messages
 from django_zhenzi.services.transitions import announce, move_many, serialized_writes
 from django_zhenzi.status import FINAL_STATUSES
 
@@ -91,6 +92,7 @@ def requeue_failed(
         for row in rows:
             row.status, row.next_attempt_at, row.status_changed_at = Status.QUEUED, moment, moment
             announce(row, Status.FAILED, Status.QUEUED)
+        hand_off_messages(rows)
         requeued += len(rows)
     return RequeueResult(requeued, total - requeued - held_back, held_back)
 

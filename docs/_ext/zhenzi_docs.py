@@ -60,6 +60,14 @@ CHECKS: dict[str, str] = {
     "place calls.",
     "django_zhenzi.E111": "``TWO_FACTOR_SMS_GATEWAY`` is ``ZhenziGateway`` but neither "
     "``CODE_MESSAGE`` nor ``CODE_TEMPLATE_ID`` is set.",
+    "django_zhenzi.E120": '``DISPATCH`` is not ``"worker"``, ``"celery"`` or ``"tasks"``.',
+    "django_zhenzi.E121": '``DISPATCH`` is ``"celery"`` but Celery is not installed.',
+    "django_zhenzi.E122": '``DISPATCH`` is ``"tasks"`` but Django\'s Tasks framework is missing '
+    "(Django 6 has it; on 5.2 install the ``tasks`` extra).",
+    "django_zhenzi.E123": "``DISPATCH_QUEUES`` maps something that is not a priority, or to an "
+    "empty name.",
+    "django_zhenzi.E124": "``TASKS_BACKEND`` is not in ``settings.TASKS``, or its ``QUEUES`` "
+    "lack a queue a priority goes to.",
     "django_zhenzi.W001": "No ``CALLBACK_TOKEN``: the delivery-report callback will refuse "
     "every report.",
     "django_zhenzi.W020": "An hourly (per-minute) cap is above the daily one, so it has no effect.",

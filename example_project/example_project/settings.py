@@ -155,6 +155,17 @@ if DEMO_SIGN_IN == "allauth":
 elif DEMO_SIGN_IN != "codes":
     raise ImproperlyConfigured(f"DEMO_SIGN_IN is 'codes' or 'allauth', not {DEMO_SIGN_IN!r}.")
 
+# Who sends queued messages in the demo: "worker" (a worker thread in the demo's process) or
+# "celery" (a Celery worker with beat, started by the demo, on Redis).
+DEMO_DISPATCH = env.str("DEMO_DISPATCH") if given("DEMO_DISPATCH") else "worker"
+if DEMO_DISPATCH == "celery":
+    ZHENZI["DISPATCH"] = "celery"
+    CELERY_BROKER_URL = (
+        env.str("CELERY_BROKER_URL") if given("CELERY_BROKER_URL") else "redis://127.0.0.1:6379/0"
+    )
+    CELERY_BEAT_SCHEDULE = {"zhenzi-sweep": {"task": "django_zhenzi.sweep", "schedule": 30.0}}
+    CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
 # The development server logs every request's path; the callback's path holds its secret token.
 LOGGING = {
     "version": 1,

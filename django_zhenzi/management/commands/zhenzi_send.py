@@ -19,6 +19,7 @@ from django_zhenzi.management.base import ZhenziCommand
 from django_zhenzi.management.number_files import read_numbers_file
 from django_zhenzi.management.progress import Progress
 from django_zhenzi.models import Message
+from django_zhenzi.priority import Priority
 from django_zhenzi.services import PassResult, Recipients
 from django_zhenzi.services.limits import RateLimited
 from django_zhenzi.services.policy import pauses_sending
@@ -80,6 +81,15 @@ class Command(ZhenziCommand):
             help=gettext_lazy(
                 "Only queue the messages and print their messageIds; zhenzi_send_queued "
                 "workers send them."
+            ),
+        )
+        parser.add_argument(
+            "--priority",
+            choices=Priority.words(),
+            default=Priority.NORMAL.word,
+            help=gettext_lazy(
+                "With --queue: due messages are sent by priority, so a high one never waits "
+                "behind a bulk send. Default: normal."
             ),
         )
         parser.add_argument(
@@ -168,6 +178,7 @@ class Command(ZhenziCommand):
                         template_id=options["template"],
                         template_params=options["param"] or None,
                         queue=queue,
+                        priority=options["priority"],
                     )
                 except RateLimited as refusal:  # with ZHENZI["LIMIT_ALL_SENDS"]
                     raise CommandError(

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import secrets
+import shutil
 import signal
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -72,9 +78,7 @@ class Command(BaseCommand):
         ensure_admin(password)
         sandbox = start_sandbox(report_to, options["report_delay"]) if report_to else None
         address = f"[{options['host']}]" if ":" in options["host"] else options["host"]
-        stop = threading.Event()
-        worker = threading.Thread(target=work, args=(stop,), name="demo-worker")
-        worker.start()
+        stop_sending = start_sending()
         try:
             self.stdout.write(banner(site, password, sandbox is not None))
             call_command(
@@ -84,8 +88,7 @@ class Command(BaseCommand):
                 insecure_serving=True,
             )
         finally:
-            stop.set()
-            worker.join(timeout=10)
+            stop_sending()
             if sandbox is not None:
                 sandbox.stop()
 
@@ -175,6 +178,55 @@ def sandbox_cannot_listen(problem: str) -> CommandError:
     )
 
 
+def start_sending() -> Callable[[], None]:
+    """Start what sends queued messages (``DEMO_DISPATCH``): a worker thread, or a Celery worker
+    with beat in a process of its own. Returns what stops it."""
+    if getattr(settings, "DEMO_DISPATCH", "worker") == "celery":
+        return start_celery()
+    stop = threading.Event()
+    worker = threading.Thread(target=work, args=(stop,), name="demo-worker")
+    worker.start()
+
+    def stop_worker() -> None:
+        stop.set()
+        worker.join(timeout=10)
+
+    return stop_worker
+
+
+def start_celery() -> Callable[[], None]:
+    """A Celery worker with embedded beat (the sweep) on the project's app, once its broker
+    answers; CommandError saying what to do when it does not."""
+    from example_project.celery import app
+
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1)
+    except Exception as error:
+        raise CommandError(
+            _(
+                "Celery's broker does not answer at %(url)s (%(error)s). Start Redis, or unset "
+                "DEMO_DISPATCH to send with a worker thread."
+            )
+            % {"url": settings.CELERY_BROKER_URL, "error": error}
+        ) from error
+    schedule = Path(tempfile.mkdtemp(prefix="demo-celerybeat-")) / "schedule"
+    command = [sys.executable, "-m", "celery", "-A", "example_project", "worker", "--beat"]
+    command += ["--schedule", str(schedule), "--concurrency", "2", "--loglevel", "WARNING"]
+    process = subprocess.Popen(command, cwd=settings.PROJECT_DIR)  # noqa: S603 (our own command)
+
+    def stop_celery() -> None:
+        process.terminate()  # a warm shutdown: the tasks in flight finish
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(schedule.parent, ignore_errors=True)
+
+    return stop_celery
+
+
 def work(stop: threading.Event) -> None:
     """Send queued messages and reconcile doubtful ones until ``stop`` is set (a failed pass,
     a database restart included, is retried by ``run_workers`` itself)."""
@@ -199,4 +251,7 @@ def banner(site: str, password: str, sandboxed: bool) -> str:
         % {"url": f"{site}/admin/", "user": ADMIN_USERNAME, "password": password},
         sms % {"url": zhenzi_settings.API_URL},
     ]
+    if getattr(settings, "DEMO_DISPATCH", "worker") == "celery":
+        queue = _("Queue: a Celery worker with beat, on %(broker)s")
+        lines.append(queue % {"broker": settings.CELERY_BROKER_URL})
     return "\n".join(["", _("django-zhenzi example"), *(f"  {line}" for line in lines), ""])
