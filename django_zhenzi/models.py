@@ -81,6 +81,15 @@ class Message(models.Model):
             "The stored text hides a verification code; the message is never sent again from it."
         ),
     )
+    external_backend = models.BooleanField(
+        _("sent through the caller's backend"),
+        default=False,
+        editable=False,
+        help_text=_(
+            "Sent with send_sms(backend=...): never retried, reconciled or sent through the "
+            "settings' backend, which may be another account."
+        ),
+    )
     maybe_sent = models.CharField(
         _("may have been sent"),
         max_length=16,

@@ -22,7 +22,7 @@ from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import MaybeSent, Message, Status
 from django_zhenzi.reasons import ErrorKind, Reason
 from django_zhenzi.services import clock
-from django_zhenzi.services.transitions import move_many, serialized_writes
+from django_zhenzi.services.transitions import announce_failure, move_many, serialized_writes
 
 #: The order senders take due messages in: the most urgent first, then the longest due
 #: (served by the index ``zhenzi_msg_claim_idx``).
@@ -113,22 +113,41 @@ def release(messages: Sequence[Message], token: str) -> int:
 
 def expire_stale_claims() -> int:
     """Claims held past CLAIM_TIMEOUT (the sender died or hung): their messages become
-    ``unknown``, to be reconciled now."""
+    ``unknown``, to be reconciled now. A message sent through a caller's backend fails instead,
+    marked ``maybe_sent``: only that backend could say whether it arrived."""
     moment = clock.now()
     cutoff = moment - timedelta(seconds=float(zhenzi_settings.CLAIM_TIMEOUT))
     stale = Message.objects.filter(status=Status.SENDING, claimed_at__lt=cutoff)
-    ids = list(stale.values_list("id", flat=True)[:1000])
-    if not ids:
+    rows = list(stale.values_list("id", "external_backend")[:1000])
+    if not rows:
         return 0
-    return move_many(
-        ids,
+    expired = Reason.of(ErrorKind.CLAIM_EXPIRED).fields()
+    not_renewed = Q(claimed_at__lt=cutoff)
+    external = [pk for pk, external_backend in rows if external_backend]
+    moved = move_many(
+        [pk for pk, external_backend in rows if not external_backend],
         Status.UNKNOWN,
         expect=Status.SENDING,
         maybe_sent=MaybeSent.CLAIM_EXPIRED,
         next_attempt_at=moment,
-        where=Q(claimed_at__lt=cutoff),  # not renewed meanwhile
-        **Reason.of(ErrorKind.CLAIM_EXPIRED).fields(),
+        where=not_renewed,
+        **expired,
     )
+    if external:
+        moved += move_many(
+            external,
+            Status.FAILED,
+            expect=Status.SENDING,
+            maybe_sent=MaybeSent.CLAIM_EXPIRED,
+            where=not_renewed,
+            **expired,
+        )
+        failed = Message.objects.filter(
+            pk__in=external, status=Status.FAILED, status_changed_at__gte=moment
+        )
+        for message in failed:
+            announce_failure(message)
+    return moved
 
 
 class BatchClaim:

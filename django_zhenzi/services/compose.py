@@ -16,7 +16,7 @@ from django_zhenzi.reasons import Reason
 from django_zhenzi.services import clock
 from django_zhenzi.services.claims import new_claim_token
 from django_zhenzi.services.content import Content, as_number_list
-from django_zhenzi.services.dispatch import send_claimed, send_now
+from django_zhenzi.services.dispatch import send_claimed, send_claimed_batch, send_now
 from django_zhenzi.services.handoff import hand_off
 from django_zhenzi.services.transitions import announce_failure
 
@@ -36,9 +36,14 @@ def create_messages(
 
     Non-queued messages are sent once the surrounding transaction commits (at once outside one).
     Until then they are held back from workers for CLAIM_TIMEOUT, so a worker takes them only
-    if this process dies before it sends them. ``backend`` sends them instead of the settings'
-    (see ``dispatch.send_claimed``). Queued ones are handed to the task engine, if the site
-    uses one, after the commit.
+    if this process dies before it sends them. Queued ones are handed to the task engine, if
+    the site uses one, after the commit.
+
+    ``backend`` (a caller's) sends them instead of the settings'. Those rows are created
+    already claimed and marked ``external_backend``: no worker ever sends, retries or
+    reconciles them through the settings' backend (perhaps another account); if this process
+    dies before their outcome is recorded, their claim expires into a failure marked
+    ``maybe_sent``, for a person to decide.
     """
     given = as_number_list(numbers)
     if not given:
@@ -47,6 +52,16 @@ def create_messages(
         check_number_characters(raw)
     moment = clock.now()
     due = moment if queue else moment + timedelta(seconds=float(zhenzi_settings.CLAIM_TIMEOUT))
+    claimed = {}
+    if backend is not None:
+        token = new_claim_token()
+        claimed = {
+            "status": Status.SENDING,
+            "claim_token": token,
+            "claimed_at": moment,
+            "attempts": 1,
+            "external_backend": True,
+        }
     rows: list[Message] = []
     for raw in given:
         row = Message(
@@ -58,6 +73,7 @@ def create_messages(
             created_at=moment,
             next_attempt_at=due,
             status_changed_at=moment,
+            **claimed,
         )
         try:
             row.number = normalize_number(raw)
@@ -78,7 +94,11 @@ def create_messages(
         hand_off(queued, due, priority)
     else:
         # bulk_create does not return primary keys on every database: look them up by messageId.
-        transaction.on_commit(lambda: send_now(queued, backend=backend))
+        if backend is None:
+            transaction.on_commit(lambda: send_now(queued))
+        else:
+            claimed_ids = [row.message_id for row in rows if row.status == Status.SENDING]
+            transaction.on_commit(lambda: send_claimed_batch(claimed_ids, token, backend))
     return rows
 
 

@@ -115,14 +115,15 @@ def record_error(
 
     Sent through a ``given_backend`` (a caller's), the message fails instead of going to the
     workers: they would retry, or reconcile, through the settings' backend, perhaps another
-    account. One that may have been sent keeps its ``maybe_sent`` mark.
+    account. One that may have been sent keeps its ``maybe_sent`` mark; a refusal of the
+    account still answers PAUSE, so the batch stops there.
     """
     decision = decide(error)
     code = error.code if isinstance(error, ZhenziAPIError) else None
     reason = Reason.from_error(error)
     if given_backend and decision.action is not Action.FAIL:
         fail(message, token, Status.SENDING, code, reason, maybe_sent=decision.maybe_sent)
-        return Action.FAIL
+        return Action.PAUSE if decision.action is Action.PAUSE else Action.FAIL
     if decision.action is Action.RECONCILE:
         move(
             message,
@@ -348,35 +349,57 @@ def send_batch(
 
     What was not tried goes back to the queue when ``stop`` is set, and when the provider
     refuses the account itself (the policy's PAUSE): every further message would get the same
-    refusal, so the pass ends with ``paused`` set instead.
+    refusal, so the pass ends with ``paused`` set instead. Through a caller's ``backend`` the
+    untried rest fails with that refusal instead (the workers send only through the settings'
+    backend), and each success is recorded at once rather than buffered, so a crash cannot
+    leave an accepted message looking unsent.
     """
     result = PassResult(claimed=len(batch))
     claim_held = BatchClaim(token, batch)
-    sent = SentBuffer(token)
+    sent = SentBuffer(token) if backend is None else None
     tried: list[Message] = []
     try:
         for index, message in enumerate(batch):
             if stop is not None and stop.is_set():
                 result.released += release(batch[index:], token)
                 break
-            sent.flush_if_old()
+            if sent is not None:
+                sent.flush_if_old()
             if not claim_held.holds(message):
                 continue  # taken for a dead sender's: another worker reconciles it
             tried.append(message)
             if send_claimed(message, token, sent=sent, backend=backend) is Action.PAUSE:
                 result.paused = message.error_text
-                result.released += release(batch[index + 1 :], token)
+                rest = batch[index + 1 :]
+                if backend is None:
+                    result.released += release(rest, token)
+                else:
+                    refusal = Reason(message.error_kind, message.error_params, message.error_text)
+                    for untried in rest:
+                        fail(untried, token, Status.SENDING, message.error_code, refusal)
+                    tried.extend(rest)
                 break
     finally:
-        sent.flush()
+        if sent is not None:
+            sent.flush()
     for message in tried:
         result.count(message)
     return result
 
 
-def send_now(message_ids: Sequence[str], *, backend: BaseSmsBackend | None = None) -> PassResult:
-    """Claim the given queued messages, due or not, and send them in this thread (through
-    ``backend`` when given)."""
+def send_now(message_ids: Sequence[str]) -> PassResult:
+    """Claim the given queued messages, due or not, and send them in this thread."""
     token = new_claim_token()
     batch = claim(Q(message_id__in=message_ids), token, limit=len(message_ids), due_only=False)
-    return send_batch(batch, token, backend=backend)
+    return send_batch(batch, token)
+
+
+def send_claimed_batch(
+    message_ids: Sequence[str], token: str, backend: BaseSmsBackend
+) -> PassResult:
+    """Send the given messages, created already claimed by ``token``, through ``backend`` (a
+    caller's) in this thread."""
+    batch = Message.objects.filter(
+        message_id__in=message_ids, claim_token=token, status=Status.SENDING
+    ).order_by("id")
+    return send_batch(list(batch), token, backend=backend)

@@ -88,6 +88,7 @@ def requeue_failed(
                 claim_token="",
                 claimed_at=None,
                 maybe_sent=MaybeSent.NO,
+                external_backend=False,  # resent by the workers, through the settings' backend
             )
         for row in rows:
             row.status, row.next_attempt_at, row.status_changed_at = Status.QUEUED, moment, moment

@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+import django_zhenzi
 from django_zhenzi import get_backend, send_sms, services
 from django_zhenzi.backends import BaseSmsBackend, OutgoingSms
 from django_zhenzi.backends.zhenzi import SmsBackend as ZhenziBackend
+from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import MaybeSent, Message, Status
 from django_zhenzi.sandbox import Sandbox
+from django_zhenzi.sandbox.provider import SEND_PATH
 from tests.project.test_secret_in_tracebacks import frame_variables
 
 LOCMEM = "django_zhenzi.backends.locmem.SmsBackend"
@@ -244,3 +247,46 @@ def test_what_the_workers_would_take_up_fails_instead(
     assert message.error_text
     assert services.run_workers().claimed == 0
     assert zhenzi.messages == []
+
+
+@pytest.mark.django_db
+def test_a_refused_account_stops_a_send_through_a_callers_backend_at_its_first_message(
+    zhenzi, other, django_capture_on_commit_callbacks
+):
+    """Every further message would meet the same refusal: one request, not one per number."""
+    refuse_the_account(other)
+    numbers = [f"1380013{index:04d}" for index in range(30)]
+
+    with other_backend(other) as backend, django_capture_on_commit_callbacks(execute=True):
+        rows = send_sms(numbers, "【乙公司】您的订单已发货", backend=backend)
+
+    assert other.requests_by_endpoint[SEND_PATH] == 1
+    failed = Message.objects.filter(pk__in=[row.pk for row in rows])
+    assert set(failed.values_list("status", "error_code", "maybe_sent")) == {
+        (Status.FAILED, 110, MaybeSent.NO)
+    }
+    assert services.run_workers().claimed == 0
+    assert zhenzi.messages == []
+
+
+@pytest.mark.django_db
+def test_a_send_through_a_callers_backend_cut_short_by_a_crash_is_never_sent_again(
+    settings, clock, django_capture_on_commit_callbacks, received_signals
+):
+    """The process dies after the commit, before it records what the caller's backend did
+    (the send may have gone out): the claim expires into a failure marked maybe-sent, never
+    a send through the settings' backend."""
+    settings.ZHENZI = {**settings.ZHENZI, "BACKEND": LOCMEM}
+    backend = get_backend(RECORDING, signature="【甲】")
+    with django_capture_on_commit_callbacks(execute=False):  # the on-commit send never runs
+        rows = send_sms(["13800138000", "13900139000"], "【甲】你好", backend=backend)
+
+    clock.move(zhenzi_settings.CLAIM_TIMEOUT + 1)
+    services.run_workers()
+
+    stored = Message.objects.filter(pk__in=[row.pk for row in rows])
+    assert set(stored.values_list("status", "maybe_sent", "external_backend")) == {
+        (Status.FAILED, MaybeSent.CLAIM_EXPIRED, True)
+    }
+    assert django_zhenzi.outbox == []  # the settings' backend sent nothing
+    assert [name for name, _ in received_signals].count("message_failed") == 2
