@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django_zhenzi import services
 from django_zhenzi.models import Message, StatusReport
 from django_zhenzi.status import Status
-from tests.webhooks.test_callback import (
+from tests.webhooks.callback_requests import (
     VERIFICATION_TEXT,
     make_message,
     post_form,
