@@ -18,7 +18,7 @@ from django_zhenzi.backends import BaseSmsBackend, OutgoingSms
 from django_zhenzi.client import ZhenziClient, ZhenziError, ZhenziInputError, normalize_number
 from django_zhenzi.models import Message, Status
 from django_zhenzi.reasons import TEMPLATES, ErrorKind, Reason, render_reason
-from tests.client.test_client import Recorder
+from tests.client.servers import Recorder
 
 APP_SECRET = "test-secret-value"
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # the discard port: nothing listens on loopback

@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from django_zhenzi.backends import get_backend
 from django_zhenzi.client import ZhenziClient
-from tests.client.test_client import APP_ID, APP_SECRET
+from tests.client.servers import APP_ID, APP_SECRET
 
 pytestmark = pytest.mark.django_db
 

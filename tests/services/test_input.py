@@ -28,7 +28,7 @@ from django_zhenzi.services import sort_recipients
 from django_zhenzi.services.limits import RateLimited
 from django_zhenzi.verification import send_code
 from django_zhenzi.verification.forms import PhoneNumberField
-from tests.client.test_client import APP_ID, APP_SECRET, recorder  # noqa: F401 (a fixture)
+from tests.client.servers import APP_ID, APP_SECRET, recorder  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,78 @@
+"""Test servers for the client tests: a recorder of raw requests (``Recorder`` and its
+``recorder`` fixture, also used by other test packages), and the test account."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+import pytest
+
+APP_ID = "test-app"
+
+
+APP_SECRET = "test-secret-value"
+
+
+class Recorder:
+    """An HTTP server that records each request and answers with a set status and body."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        self.status = 200
+        self.body: bytes = b'{"code":0,"data":"\xe5\x8f\x91\xe9\x80\x81\xe6\x88\x90\xe5\x8a\x9f"}'
+        self.headers: dict[str, str] = {}
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                recorder.requests.append(
+                    {"path": self.path, "headers": dict(self.headers), "body": body}
+                )
+                self.send_response(recorder.status)
+                for name, value in recorder.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(recorder.body)))
+                self.end_headers()
+                self.wfile.write(recorder.body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def answer(self, body: bytes | dict, status: int = 200, **headers: str) -> None:
+        self.body = json.dumps(body).encode() if isinstance(body, dict) else body
+        self.status = status
+        self.headers = headers
+
+    def form(self, index: int = -1) -> dict[str, str]:
+        fields = parse_qs(self.requests[index]["body"].decode("utf-8"), keep_blank_values=True)
+        return {name: values[0] for name, values in fields.items()}
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    server = Recorder()
+    server.thread.start()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

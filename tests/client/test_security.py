@@ -1,0 +1,138 @@
+"""TLS stays on, and the app secret stays secret."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from django_zhenzi.client import (
+    ZhenziClient,
+    ZhenziError,
+    ZhenziNotSentError,
+)
+from tests.client.servers import (
+    APP_ID,
+    APP_SECRET,
+    Recorder,
+    free_port,
+)
+
+# --- TLS -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def self_signed_server(tmp_path: Path) -> Iterator[str]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    server = Recorder()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.server.socket = context.wrap_socket(server.server.socket, server_side=True)
+    server.thread.start()
+    yield server.url.replace("http://", "https://")
+    server.server.shutdown()
+    server.server.server_close()
+
+
+def test_tls_certificates_are_verified(self_signed_server):
+    with ZhenziClient(self_signed_server, APP_ID, APP_SECRET) as client:
+        with pytest.raises(ZhenziNotSentError) as caught:
+            client.balance()
+    assert isinstance(caught.value.__cause__, requests.exceptions.SSLError)
+
+
+# --- The secret stays secret ---------------------------------------------------------------------
+
+
+def every_error(sandbox, recorder) -> Iterator[ZhenziError]:
+    def attempt(client: ZhenziClient, call) -> ZhenziError:
+        try:
+            call(client)
+        except ZhenziError as error:
+            return error
+        raise AssertionError("no error raised")
+
+    with ZhenziClient(sandbox.url, APP_ID, APP_SECRET, timeout=0.3) as client:
+        for kind in ("timeout", "http500", "non_json", "code1000", "cut"):
+            sandbox.fail_next(kind)
+            yield attempt(client, lambda c: c.send("13800138000", "【测试】x"))
+        yield attempt(client, lambda c: c.send("1", "x"))
+    with ZhenziClient(sandbox.url, APP_ID, APP_SECRET + "-wrong") as client:
+        yield attempt(client, lambda c: c.balance())
+    with ZhenziClient(f"http://127.0.0.1:{free_port()}", APP_ID, APP_SECRET) as client:
+        yield attempt(client, lambda c: c.balance())
+    recorder.answer(f"<html>echo appSecret={APP_SECRET}</html>".encode(), status=502)
+    with ZhenziClient(recorder.url, APP_ID, APP_SECRET) as client:
+        yield attempt(client, lambda c: c.balance())
+    recorder.answer({"code": 1000, "data": f"bad secret {APP_SECRET}"})
+    with ZhenziClient(recorder.url, APP_ID, APP_SECRET) as client:
+        yield attempt(client, lambda c: c.balance())
+
+
+def test_secret_never_in_errors_reprs_or_logs(sandbox, recorder, caplog):
+    caplog.set_level(logging.DEBUG)
+    errors = list(every_error(sandbox, recorder))
+
+    assert len(errors) == 10
+    client = ZhenziClient(sandbox.url, APP_ID, APP_SECRET)
+    texts = [repr(client), str(vars(client).get("session"))]
+    client.close()
+    for error in errors:
+        texts += [str(error), repr(error), str(vars(error))]
+        cause = error.__cause__
+        texts += [str(cause), repr(cause)] if cause else []
+        if isinstance(cause, requests.RequestException):
+            # The prepared request (its body holds the secret) is not kept on the cause.
+            assert cause.request is None
+            assert cause.response is None
+    texts += [record.getMessage() for record in caplog.records]
+    assert any("POST /sms/send.do" in text for text in texts)
+    assert not [text for text in texts if APP_SECRET in text]
+
+
+def test_client_module_imports_no_django():
+    code = (
+        "import sys, django_zhenzi.client; "
+        "print(sorted(m for m in sys.modules if m == 'django' or m.startswith('django.')))"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    assert output.strip() == "[]"
+
+
+def test_proxies_and_ca_bundle_come_from_the_environment_once(monkeypatch, tmp_path):
+    bundle = tmp_path / "ca.pem"
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+
+    with ZhenziClient("https://sms.zhenzikj.com", APP_ID, APP_SECRET) as client:
+        assert client.session.proxies["https"] == "http://proxy.example:3128"
+        assert client.session.verify == str(bundle)
+        assert client.session.trust_env is False
+
+
+def test_no_proxy_from_the_environment_is_honoured(monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+
+    with ZhenziClient("http://127.0.0.1:8086", APP_ID, APP_SECRET) as client:
+        assert client.session.proxies == {}
+        assert client.session.verify is True
