@@ -13,7 +13,7 @@ import redis
 import requests
 
 from django_zhenzi.models import Status
-from tests.project.test_example_project import (
+from tests.project.example import (
     TEXT,
     load_settings,
     message_statuses,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.project.test_example_project import MANAGE, REPO, DemoServer, example_env, running_demo
+from tests.project.example import MANAGE, REPO, DemoServer, example_env, running_demo
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -7,7 +7,7 @@ import importlib.util
 
 import pytest
 
-from tests.project.test_example_project import manage
+from tests.project.example import manage
 
 
 @pytest.mark.skipif(

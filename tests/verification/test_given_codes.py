@@ -15,7 +15,7 @@ import django_zhenzi
 from django_zhenzi.client import ZhenziInputError
 from django_zhenzi.models import CODE_MASK, Message
 from django_zhenzi.verification import check_code, send_code
-from tests.project.test_example_project import REPO
+from tests.project.example import REPO
 
 CODE_MESSAGE = "【测试】您的验证码是{code}，{minutes}分钟内有效。"
 NUMBER = "13800138000"
