@@ -28,7 +28,7 @@ from django_zhenzi.services import limits
 from django_zhenzi.services.limits import RateLimited
 from django_zhenzi.verification import send_code
 from tests.project.test_checks import VALID, ids_for, messages_for
-from tests.verification.test_verification import CODE_MESSAGE, LOCMEM, run_in_threads
+from tests.verification.codes import CODE_MESSAGE, LOCMEM, run_in_threads
 
 pytestmark = pytest.mark.django_db
 
