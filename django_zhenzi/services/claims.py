@@ -13,7 +13,7 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -51,17 +51,39 @@ def claim(rows: Q, token: str, *, limit: int, due_only: bool = True) -> list[Mes
     if due_only:
         rows &= Q(next_attempt_at__lte=moment)
     with serialized_writes(), transaction.atomic():
-        ids = _lock_ids(rows, Status.QUEUED, limit)
-        if not ids:
-            return []
-        move_many(
-            ids,
-            Status.SENDING,
-            expect=Status.QUEUED,
-            claim_token=token,
-            claimed_at=moment,
-            attempts=F("attempts") + 1,
-        )
+        return _claim_locked(_lock_ids(rows, Status.QUEUED, limit), token, moment)
+
+
+def claim_these(message_ids: Sequence[str], token: str, *, due_only: bool) -> list[Message]:
+    """Claim the named messages that are still queued (and due, with ``due_only``), waiting
+    for a claim that holds one of them instead of skipping it.
+
+    A worker's claim (``SKIP LOCKED``) may hold rows it only examined: MySQL and MariaDB lock
+    every row an index scan reads. Skipping those would leave a named message queued with no
+    one coming for it. Waiting cannot deadlock: workers never wait, and named claims lock in
+    messageId order.
+    """
+    moment = clock.now()
+    rows = Q(message_id__in=list(message_ids), status=Status.QUEUED)
+    if due_only:
+        rows &= Q(next_attempt_at__lte=moment)
+    with serialized_writes(), transaction.atomic():
+        locked = Message.objects.select_for_update().filter(rows).order_by("message_id")
+        return _claim_locked(list(locked.values_list("id", flat=True)), token, moment)
+
+
+def _claim_locked(ids: list[int], token: str, moment: datetime) -> list[Message]:
+    """Claim the locked queued rows ``ids`` for ``token``; the caller's transaction holds them."""
+    if not ids:
+        return []
+    move_many(
+        ids,
+        Status.SENDING,
+        expect=Status.QUEUED,
+        claim_token=token,
+        claimed_at=moment,
+        attempts=F("attempts") + 1,
+    )
     claimed = Message.objects.filter(id__in=ids, claim_token=token, status=Status.SENDING)
     return list(claimed.order_by(*CLAIM_ORDER))
 

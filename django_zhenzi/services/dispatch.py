@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Q
-
 from django_zhenzi import signals
 from django_zhenzi.backends import BaseSmsBackend, OutgoingSms, get_backend
 from django_zhenzi.client import ZhenziAPIError, ZhenziError, ZhenziInputError
@@ -24,7 +22,7 @@ from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import Message
 from django_zhenzi.reasons import TEMPLATES, ErrorKind, Reason, no_reason
 from django_zhenzi.services import clock
-from django_zhenzi.services.claims import BatchClaim, claim, new_claim_token, release
+from django_zhenzi.services.claims import BatchClaim, claim_these, new_claim_token, release
 from django_zhenzi.services.content import Content
 from django_zhenzi.services.handoff import hand_off
 from django_zhenzi.services.policy import Action, decide, retry_delay
@@ -390,8 +388,7 @@ def send_batch(
 def send_now(message_ids: Sequence[str]) -> PassResult:
     """Claim the given queued messages, due or not, and send them in this thread."""
     token = new_claim_token()
-    batch = claim(Q(message_id__in=message_ids), token, limit=len(message_ids), due_only=False)
-    return send_batch(batch, token)
+    return send_batch(claim_these(message_ids, token, due_only=False), token)
 
 
 def send_claimed_batch(

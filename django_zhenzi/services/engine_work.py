@@ -10,11 +10,20 @@ from typing import Any
 from django.db.models import Q
 
 from django_zhenzi.backends import get_backend
+from django_zhenzi.models import Message
 from django_zhenzi.services import clock
-from django_zhenzi.services.claims import claim, claim_unknown, expire_stale_claims, new_claim_token
+from django_zhenzi.services.claims import (
+    claim,
+    claim_these,
+    claim_unknown,
+    expire_stale_claims,
+    new_claim_token,
+)
 from django_zhenzi.services.dispatch import PassResult, send_batch
+from django_zhenzi.services.handoff import hand_off_messages
 from django_zhenzi.services.reconcile import reconcile
 from django_zhenzi.services.reports import sync_statuses
+from django_zhenzi.status import Status
 
 #: Seconds a due queued message waits for its task before the sweep sends it itself.
 SWEEP_GRACE = 60.0
@@ -23,10 +32,17 @@ SWEEP_LIMIT = 500
 
 
 def send_handed_off(message_ids: Sequence[str]) -> PassResult:
-    """What a task runs: claim those of ``message_ids`` still queued and due, send them."""
+    """What a task runs: claim those of ``message_ids`` still queued and due, send them.
+
+    Those still queued but not due yet (a task run early) are handed off again for when they
+    are due, so they do not wait for the sweep."""
     get_backend()  # a broken BACKEND setting raises here, before anything is claimed
     token = new_claim_token()
-    batch = claim(Q(message_id__in=list(message_ids)), token, limit=len(message_ids))
+    batch = claim_these(message_ids, token, due_only=True)
+    early = Message.objects.filter(
+        message_id__in=list(message_ids), status=Status.QUEUED, next_attempt_at__gt=clock.now()
+    )
+    hand_off_messages(list(early.only("message_id", "next_attempt_at", "priority")))
     return send_batch(batch, token)
 
 

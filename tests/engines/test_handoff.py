@@ -267,3 +267,29 @@ def test_the_sweep_polls_the_status_of_sent_messages_without_a_report(tasks_disp
     engine.sweep.enqueue()
     message.refresh_from_db()
     assert message.status == Status.DELIVERED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_early_task_hands_its_messages_off_again_for_when_they_are_due(
+    settings, clock, enqueued
+):
+    """On a backend that can delay tasks (django-tasks-db here), a task that comes before its
+    messages are due enqueues one for their due time instead of leaving them to the sweep."""
+    settings.ZHENZI = {
+        **settings.ZHENZI,
+        "BACKEND": LOCMEM,
+        "DISPATCH": "tasks",
+        "TASKS_BACKEND": "database",
+    }
+    rows = send_sms(NUMBERS[:3], TEXT, queue=True)
+    due = clock.moment + timedelta(seconds=30)
+    Message.objects.update(next_attempt_at=due)
+    enqueued.clear()
+
+    result = engine_work.send_handed_off([row.message_id for row in rows])
+
+    assert result.claimed == 0 and django_zhenzi.outbox == []
+    (again,) = enqueued
+    (handed,) = again.args
+    assert sorted(handed) == sorted(row.message_id for row in rows)
+    assert again.task.run_after == due

@@ -8,7 +8,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connections
+from django.db import connection, connections, transaction
 
 import django_zhenzi
 from django_zhenzi import send_sms, services
@@ -109,3 +109,32 @@ def test_rows_whose_sender_died_are_sent_by_a_worker_once_the_claim_timeout_pass
     late = send_now()  # a sender that was only very slow claims nothing
     assert late.claimed == 0
     assert len(django_zhenzi.outbox) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_send_now_waits_for_a_lock_another_claim_holds_on_its_rows(locmem):
+    """MySQL and MariaDB lock every row a worker's claim scan reads: a send-now that skipped
+    locked rows would leave them queued until CLAIM_TIMEOUT. It waits for the lock instead."""
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite has no row locks to skip")
+    rows = send_sms(["13800138000", "13900139000"], TEXT, queue=True)
+    locked, release_lock = threading.Event(), threading.Event()
+
+    def hold_a_row_lock() -> None:
+        try:
+            with transaction.atomic():
+                list(Message.objects.select_for_update().filter(pk=rows[0].pk))
+                locked.set()
+                release_lock.wait(5)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_a_row_lock)
+    holder.start()
+    assert locked.wait(5)
+    threading.Timer(0.3, release_lock.set).start()
+    result = services.send_now([row.message_id for row in rows])  # while a row is locked
+    holder.join(5)
+
+    assert result.sent == 2
+    assert set(Message.objects.values_list("status", flat=True)) == {Status.SENT}
