@@ -337,8 +337,8 @@ class ServerProcess:
         first_line = self.process.stdout.readline().decode() if self.process.stdout else ""
         found = re.search(r"serving on (http://\S+)", first_line)
         if not found:
-            self.stop()
-            raise SystemExit("the server process did not start:\n" + self.error_output())
+            self.stop()  # prints what it wrote to stderr
+            raise SystemExit("the server process did not start")
         self.url = found.group(1)
 
     def cpu_seconds(self) -> float:
@@ -347,8 +347,11 @@ class ServerProcess:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def error_output(self) -> str:
+        """What it wrote to stderr, the database password (if any) hidden."""
         self.errors.seek(0)
-        return self.errors.read().decode(errors="replace")
+        output = self.errors.read().decode(errors="replace")
+        password = connection.settings_dict.get("PASSWORD")
+        return output.replace(password, "********") if password else output
 
     def stop(self) -> None:
         """Close its standard input, which stops it; kill it if it has not stopped in 10 s."""
