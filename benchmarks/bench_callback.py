@@ -9,28 +9,37 @@ a bare Django view that does nothing. Prints figures; asserts nothing about time
 2. requests per second, callback against a bare view (csrf-exempt, answers "ok", reads nothing),
    both on the same server with the same clients: Django's test client in this process, one
    request after another; then a threaded WSGI server (Django's, as runserver and live_server use)
-   with 1 and ``--clients`` keep-alive ``requests`` sessions in threads. Server and clients share
-   this process (and its GIL), which slows both sides alike; the ratio is the figure to read
-   (target: at least 0.5 with ``--clients``). The server keeps its database connections
-   (``--conn-max-age``, 60 s), as a site taking reports at this rate would: with Django's
-   default of 0 every request opens one, which costs more than the callback itself;
+   in a process of its own, as a site runs one (this script with ``--serve``, on the same test
+   database), with 1 and ``--clients`` keep-alive ``requests`` sessions in threads of this
+   process: clients and server do not share a GIL. The ratio is the figure to read (target: at
+   least 0.5 with ``--clients``). The server keeps its database connections (``--conn-max-age``,
+   60 s), as a site taking reports at this rate would: with Django's default of 0 every request
+   opens one, which costs more than the callback itself;
 3. reports per second against messages per second: the callback taking batches of 100 reports
    (as Tencent Cloud and Yunpian send them) and one report per request, from ``--clients``
-   clients, against ``zhenzi_send_queued --concurrency 16`` sending 2,000 messages at 20 ms
-   latency to the sandbox in its own process, in the same run (target: reports at least as fast
-   as messages are sent).
+   clients to the same server process, against ``zhenzi_send_queued --concurrency 16`` (in this
+   process) sending 2,000 messages at 20 ms latency to the sandbox in its own process, in the
+   same run (target: reports at least as fast as messages are sent).
 
 It creates a throwaway test database from tests/settings.py (SQLite unless DATABASE_URL says
-otherwise), as the test runner does, and drops it at the end.
+otherwise), as the test runner does, and drops it at the end. The server process gets the test
+database's name in its environment (``BENCH_CALLBACK_DATABASE_NAME``; the rest of the connection
+from the same settings and ``DATABASE_URL``) and prints only the address it serves on; it is
+stopped before the database is dropped, and stops by itself when this process ends, however it
+ends (it serves until its standard input closes).
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import re
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -65,6 +74,8 @@ from django.views.decorators.csrf import csrf_exempt  # noqa: E402
 
 from django_zhenzi.models import Message, Status, StatusReport  # noqa: E402
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATABASE_NAME_VARIABLE = "BENCH_CALLBACK_DATABASE_NAME"
 TOKEN = "bench-callback-token-0123456789"  # noqa: S105 (a benchmark-only token)
 CALLBACK_PATH = f"/zhenzi/callback/{TOKEN}/"
 BARE_PATH = "/bare/"
@@ -84,6 +95,14 @@ class BenchUrls:
     """The URLconf: the app's URLs and the bare view, served side by side."""
 
     urlpatterns = [path("bare/", bare_view), path("zhenzi/", include("django_zhenzi.urls"))]
+
+
+# The settings of every measurement, in this process and in the server process.
+BENCH_SETTINGS = {
+    "ROOT_URLCONF": BenchUrls,
+    "DEBUG": False,
+    "ZHENZI": {"CALLBACK_TOKEN": TOKEN, "BACKEND": "django_zhenzi.backends.dummy.SmsBackend"},
+}
 
 
 def sent_messages(count: int) -> list[str]:
@@ -225,7 +244,11 @@ class QuietHandler(WSGIRequestHandler):
 
 class NoDelayServer(ThreadedWSGIServer):
     """Django's threaded WSGI server with Nagle's algorithm off: it writes headers and body
-    separately, which with delayed ACKs costs each keep-alive request about 40 ms."""
+    separately, which with delayed ACKs costs each keep-alive request about 40 ms. Its listen
+    backlog is 128 (Django's is 10, gunicorn's 2048): with 10, the clients connecting at once
+    overflowed it, and each refused connection waited a second for its SYN to be sent again."""
+
+    request_queue_size = 128
 
     def get_request(self) -> tuple[socket.socket, Any]:
         connection, address = super().get_request()
@@ -270,43 +293,130 @@ def http_rate(url: str, count: int, clients: int, message_ids: list[str], batch:
             session.close()
 
 
-def serve() -> NoDelayServer:
-    server = NoDelayServer(("127.0.0.1", 0), QuietHandler, allow_reuse_address=False)
-    server.set_app(WSGIHandler())
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+def serve_until_stdin_closes(conn_max_age: int) -> None:
+    """The server process (``--serve``): Django's threaded WSGI server on a free loopback port,
+    on the parent's test database, until its standard input closes (the parent stopping it, or
+    ending). Prints the address it serves on, nothing else."""
+    database = connections.settings[DEFAULT_DB_ALIAS]  # the dict every thread's connection uses
+    database["NAME"] = os.environ[DATABASE_NAME_VARIABLE]
+    database["CONN_MAX_AGE"] = conn_max_age
+    with override_settings(**BENCH_SETTINGS):
+        server = NoDelayServer(("127.0.0.1", 0), QuietHandler, allow_reuse_address=False)
+        server.set_app(WSGIHandler())
+
+        def stop_when_stdin_closes() -> None:
+            sys.stdin.buffer.read()
+            server.shutdown()
+
+        threading.Thread(target=stop_when_stdin_closes, daemon=True).start()
+        print(f"serving on http://127.0.0.1:{server.server_address[1]}", flush=True)
+        try:
+            server.serve_forever()
+        finally:
+            server.server_close()
+            connections.close_all()
 
 
-def bench_http(count: int, clients: int, message_ids: list[str]) -> float:
+class ServerProcess:
+    """This script with ``--serve``: the callback and the bare view served by a process of its
+    own, on this process's test database, so that the clients here do not share its GIL."""
+
+    def __init__(self, conn_max_age: int) -> None:
+        env = {**os.environ, DATABASE_NAME_VARIABLE: str(connection.settings_dict["NAME"])}
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--serve",
+                f"--conn-max-age={conn_max_age}",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.errors,
+        )
+        atexit.register(self.stop)
+        first_line = self.process.stdout.readline().decode() if self.process.stdout else ""
+        found = re.search(r"serving on (http://\S+)", first_line)
+        if not found:
+            self.stop()  # prints what it wrote to stderr
+            raise SystemExit("the server process did not start")
+        self.url = found.group(1)
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU time the server process has used so far (Linux's /proc)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def error_output(self) -> str:
+        """What it wrote to stderr, the database password (if any) hidden."""
+        self.errors.seek(0)
+        output = self.errors.read().decode(errors="replace")
+        password = connection.settings_dict.get("PASSWORD")
+        return output.replace(password, "********") if password else output
+
+    def stop(self) -> None:
+        """Close its standard input, which stops it; kill it if it has not stopped in 10 s."""
+        if self.process.stdin and not self.process.stdin.closed:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout and not self.process.stdout.closed:
+            self.process.stdout.close()
+        if self.process.returncode not in (0, None) and not self.errors.closed:
+            print(f"the server process exited with {self.process.returncode}", file=sys.stderr)
+            print(self.error_output(), file=sys.stderr)
+        if not self.errors.closed:
+            self.errors.close()
+        atexit.unregister(self.stop)
+
+
+def bench_http(
+    server: ServerProcess, count: int, clients: int, conn_max_age: int, message_ids: list[str]
+) -> float:
     """Prints callback against bare view; returns the callback's rate with ``clients``."""
-    server = serve()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
     print(
-        f"\nDjango's threaded WSGI server (TCP_NODELAY), keep-alive requests sessions, "
-        f"{count} requests per run, CONN_MAX_AGE {connection.settings_dict['CONN_MAX_AGE']}"
+        f"\nDjango's threaded WSGI server (TCP_NODELAY) in its own process (pid "
+        f"{server.process.pid}), keep-alive requests sessions in this one, {count} requests per "
+        f"run, CONN_MAX_AGE {conn_max_age}"
     )
     print_load()
+
+    def measure(target: str, client_count: int) -> tuple[float, float, float]:
+        """Requests per second, and CPU ms per request of the server and of the clients."""
+        server_cpu, client_cpu = server.cpu_seconds(), time.process_time()
+        per_second = http_rate(server.url + target, count, client_count, message_ids)
+        server_cpu = server.cpu_seconds() - server_cpu
+        client_cpu = time.process_time() - client_cpu
+        done = count // client_count * client_count
+        return per_second, server_cpu * 1000 / done, client_cpu * 1000 / done
+
     callback = 0.0
-    try:
-        for client_count in sorted({1, clients}):
-            callback = http_rate(base + CALLBACK_PATH, count, client_count, message_ids)
-            bare = http_rate(base + BARE_PATH, count, client_count, message_ids)
-            verdict = ""
-            if client_count == clients:
-                verdict = f" (target: at least {RATIO_TARGET}) " + (
-                    "OK" if callback / bare >= RATIO_TARGET else "BELOW TARGET"
-                )
-            print(
-                f"  {client_count:>2} client(s): callback {callback:8.0f}/s   "
-                f"bare view {bare:8.0f}/s   ratio {callback / bare:.2f}{verdict}"
+    for client_count in sorted({1, clients}):
+        callback, callback_server, callback_clients = measure(CALLBACK_PATH, client_count)
+        bare, bare_server, bare_clients = measure(BARE_PATH, client_count)
+        verdict = ""
+        if client_count == clients:
+            verdict = f" (target: at least {RATIO_TARGET}) " + (
+                "OK" if callback / bare >= RATIO_TARGET else "BELOW TARGET"
             )
-    finally:
-        server.shutdown()
-        server.server_close()
+        print(
+            f"  {client_count:>2} client(s): callback {callback:8.0f}/s   "
+            f"bare view {bare:8.0f}/s   ratio {callback / bare:.2f}{verdict}\n"
+            f"      CPU ms per request, server process: callback {callback_server:.2f}, "
+            f"bare view {bare_server:.2f}; clients: {callback_clients:.2f}, {bare_clients:.2f}"
+        )
     return callback
 
 
-def bench_against_sending(args: argparse.Namespace, one_per_request: float) -> None:
+def bench_against_sending(
+    args: argparse.Namespace, server: ServerProcess, one_per_request: float
+) -> None:
     """Reports per second the callback takes against messages per second the worker sends."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_send_queued import APP_ID, APP_SECRET, SandboxProcess, worker_throughput
@@ -314,13 +424,8 @@ def bench_against_sending(args: argparse.Namespace, one_per_request: float) -> N
     print(f"\nReports per second against messages sent per second, {args.clients} clients")
     print_load()
     message_ids = sent_messages(BATCH * args.clients)
-    server = serve()
-    url = f"http://127.0.0.1:{server.server_address[1]}{CALLBACK_PATH}"
-    try:
-        batched = BATCH * http_rate(url, args.batch_requests, args.clients, message_ids, BATCH)
-    finally:
-        server.shutdown()
-        server.server_close()
+    url = server.url + CALLBACK_PATH
+    batched = BATCH * http_rate(url, args.batch_requests, args.clients, message_ids, BATCH)
     sandbox = SandboxProcess(balance=10 * args.worker_messages)
     try:
         sandbox.reset(0.02)
@@ -384,29 +489,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=2000,
         help="messages the worker sends in the comparison; 0 skips it (default 2000)",
     )
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.serve:
+        serve_until_stdin_closes(args.conn_max_age)
+        return
     setup_test_environment()
     databases = setup_databases(verbosity=0, interactive=False)
+    server = None
     try:
-        with override_settings(
-            ROOT_URLCONF=BenchUrls,
-            DEBUG=False,
-            ZHENZI={"CALLBACK_TOKEN": TOKEN, "BACKEND": "django_zhenzi.backends.dummy.SmsBackend"},
-        ):
+        with override_settings(**BENCH_SETTINGS):
             print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
             bench_queries(args.reports)
             message_ids = sent_messages(200)
             bench_test_client(args.requests, message_ids)
+            # The worker in section 3 runs here, with the server's persistent connections.
             connections.settings[DEFAULT_DB_ALIAS]["CONN_MAX_AGE"] = args.conn_max_age
             connection.settings_dict["CONN_MAX_AGE"] = args.conn_max_age
-            one_per_request = bench_http(args.requests, args.clients, message_ids)
+            server = ServerProcess(args.conn_max_age)
+            one_per_request = bench_http(
+                server, args.requests, args.clients, args.conn_max_age, message_ids
+            )
             if args.worker_messages:
-                bench_against_sending(args, one_per_request)
+                bench_against_sending(args, server, one_per_request)
     finally:
+        if server is not None:
+            server.stop()  # before the database is dropped: it holds connections to it
         connection.close()
         teardown_databases(databases, verbosity=0)
         teardown_test_environment()
