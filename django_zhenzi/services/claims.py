@@ -58,10 +58,10 @@ def claim_these(message_ids: Sequence[str], token: str, *, due_only: bool) -> li
     """Claim the named messages that are still queued (and due, with ``due_only``), waiting
     for a claim that holds one of them instead of skipping it.
 
-    A worker's claim (``SKIP LOCKED``) may hold rows it only examined: MySQL and MariaDB lock
-    every row an index scan reads. Skipping those would leave a named message queued with no
-    one coming for it. Waiting cannot deadlock: workers never wait, and named claims lock in
-    messageId order.
+    For a send-now. A worker's claim (``SKIP LOCKED``) may hold rows it only examined: MySQL
+    and MariaDB lock every row an index scan reads. Skipping those would leave the sender's
+    messages queued until CLAIM_TIMEOUT. Waiting cannot deadlock: the sender is the only one
+    that names these rows, and the others (workers, tasks) never wait.
     """
     moment = clock.now()
     rows = Q(message_id__in=list(message_ids), status=Status.QUEUED)

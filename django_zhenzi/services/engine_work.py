@@ -14,7 +14,6 @@ from django_zhenzi.models import Message
 from django_zhenzi.services import clock
 from django_zhenzi.services.claims import (
     claim,
-    claim_these,
     claim_unknown,
     expire_stale_claims,
     new_claim_token,
@@ -27,6 +26,8 @@ from django_zhenzi.status import Status
 
 #: Seconds a due queued message waits for its task before the sweep sends it itself.
 SWEEP_GRACE = 60.0
+#: Seconds before a task comes again for messages another claim held when it ran.
+LOCKED_RETRY = 1.0
 #: The most messages one sweep sends (and reconciles); the next sweep goes on.
 SWEEP_LIMIT = 500
 
@@ -34,15 +35,21 @@ SWEEP_LIMIT = 500
 def send_handed_off(message_ids: Sequence[str]) -> PassResult:
     """What a task runs: claim those of ``message_ids`` still queued and due, send them.
 
-    Those still queued but not due yet (a task run early) are handed off again for when they
-    are due, so they do not wait for the sweep."""
+    A task never waits for a row lock (its twin, delivered twice, may hold the same rows). Those
+    it leaves queued are handed off again rather than left to the sweep: for their due time
+    when the task came early, a moment later when another claim held them (MySQL and MariaDB
+    lock every row a claim's scan reads, not only the rows it takes)."""
     get_backend()  # a broken BACKEND setting raises here, before anything is claimed
     token = new_claim_token()
-    batch = claim_these(message_ids, token, due_only=True)
-    early = Message.objects.filter(
-        message_id__in=list(message_ids), status=Status.QUEUED, next_attempt_at__gt=clock.now()
+    named = list(message_ids)
+    batch = claim(Q(message_id__in=named), token, limit=len(named))
+    left = Message.objects.filter(message_id__in=named, status=Status.QUEUED).exclude(
+        pk__in=[message.pk for message in batch]
     )
-    hand_off_messages(list(early.only("message_id", "next_attempt_at", "priority")))
+    hand_off_messages(
+        list(left.only("message_id", "next_attempt_at", "priority")),
+        not_before=clock.now() + timedelta(seconds=LOCKED_RETRY),
+    )
     return send_batch(batch, token)
 
 

@@ -81,12 +81,14 @@ def hand_off(message_ids: Sequence[str], due_at: datetime, priority: int) -> Non
     transaction.on_commit(enqueue_all, using=router.db_for_write(Message))
 
 
-def hand_off_messages(messages: Sequence[Message]) -> None:
-    """``hand_off`` queued rows that may differ in priority and due time."""
+def hand_off_messages(messages: Sequence[Message], *, not_before: datetime | None = None) -> None:
+    """``hand_off`` queued rows that may differ in priority and due time (never before
+    ``not_before``, when given)."""
     groups: dict[tuple[datetime, int], list[str]] = {}
     for message in messages:
-        groups.setdefault((message.next_attempt_at, message.priority), []).append(
-            message.message_id
-        )
+        due = message.next_attempt_at
+        if not_before is not None and due < not_before:
+            due = not_before
+        groups.setdefault((due, message.priority), []).append(message.message_id)
     for (due_at, priority), message_ids in groups.items():
         hand_off(message_ids, due_at, priority)
