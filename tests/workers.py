@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from django.db import connection
+from django.db import connection, connections
 
 from django_zhenzi import services
 from django_zhenzi.models import Message
@@ -140,3 +141,31 @@ def queue_messages(count: int, *, first_number: int = 13800000000) -> list[Messa
         for index in range(count)
     ]
     return Message.objects.bulk_create(rows, batch_size=500)
+
+
+@contextmanager
+def worker_thread(**options: Any) -> Iterator[list[services.PassResult]]:
+    """``services.run_workers(loop=True, **options)`` in a thread of this process: yields the
+    list that receives its total. On exit it is stopped and joined; it must have ended, without
+    an error (raised here, in the test)."""
+    stop = threading.Event()
+    totals: list[services.PassResult] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            totals.append(services.run_workers(loop=True, stop=stop, **options))
+        except BaseException as error:  # surfaced by the test's thread
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    try:
+        yield totals
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert errors == []

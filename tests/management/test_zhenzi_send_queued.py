@@ -6,8 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import pytest
@@ -24,6 +22,7 @@ from tests.management.run_commands import (
     run,
 )
 from tests.paths import REPO
+from tests.workers import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -40,15 +39,6 @@ def test_send_queued_respects_the_limit(zhenzi):
     assert Message.objects.filter(status=Status.SENT).count() == 2
     assert Message.objects.filter(status=Status.QUEUED).count() == 3
     assert out.startswith("sent 2, failed 0,")
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def database_url_for_subprocess() -> str:

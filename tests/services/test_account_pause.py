@@ -7,7 +7,6 @@ import io
 import os
 import signal
 import threading
-import time
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -17,6 +16,7 @@ from django_zhenzi import send_sms, services
 from django_zhenzi.models import Message, Status
 from django_zhenzi.sandbox.provider import BALANCE_PATH, SEND_PATH
 from django_zhenzi.verification import send_code
+from tests.workers import wait_until, worker_thread
 
 NUMBERS = ["13800138000", "13900139000", "13700137000"]
 TEXT = "【测试】您的订单已发货"
@@ -87,57 +87,26 @@ def test_account_works_with_a_backend_that_has_no_account(settings):
     assert services.account_works() is True
 
 
-def wait_until(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_looping_worker_waits_out_the_empty_balance_and_resumes_by_itself(zhenzi):
     queued = send_sms(NUMBERS, TEXT, queue=True)
     zhenzi.balance = 0
-    stop = threading.Event()
     paused = threading.Event()
-    errors: list[BaseException] = []
-    totals: list[services.PassResult] = []
 
     def on_batch(result: services.PassResult) -> None:
         if result.paused:
             paused.set()
 
-    def worker() -> None:
-        try:
-            totals.append(
-                services.run_workers(
-                    loop=True, idle_wait=0.05, account_wait=0.05, stop=stop, on_batch=on_batch
-                )
-            )
-        except BaseException as error:  # surfaced by the main thread
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=worker)
-    thread.start()
-    try:
+    with worker_thread(idle_wait=0.05, account_wait=0.05, on_batch=on_batch) as totals:
         assert paused.wait(10)
         checks = zhenzi.requests_by_endpoint[BALANCE_PATH]
-        assert wait_until(lambda: zhenzi.requests_by_endpoint[BALANCE_PATH] >= checks + 3)
+        assert wait_until(lambda: zhenzi.requests_by_endpoint[BALANCE_PATH] >= checks + 3, 10)
         # Paused: it checks the balance, and sends nothing more.
         assert send_requests(zhenzi) == 1
         assert {status for status, _attempts, _code in rows()} == {Status.QUEUED}
 
         zhenzi.balance = 1000
-        assert wait_until(lambda: Message.objects.filter(status=Status.SENT).count() == 3)
-    finally:
-        stop.set()
-        thread.join(10)
-    assert not thread.is_alive()
-    assert errors == []
+        assert wait_until(lambda: Message.objects.filter(status=Status.SENT).count() == 3, 10)
     assert rows() == [(Status.SENT, 1, None)] * 3
     for message in queued:
         assert zhenzi.accepted_count(message.message_id) == 1
@@ -171,9 +140,9 @@ def test_the_looping_command_that_resumed_exits_cleanly_on_sigterm(zhenzi):
     def top_up_then_terminate() -> None:
         try:
             # Paused: the worker reads the balance instead of sending.
-            wait_until(lambda: zhenzi.requests_by_endpoint[BALANCE_PATH] >= 2)
+            wait_until(lambda: zhenzi.requests_by_endpoint[BALANCE_PATH] >= 2, 10)
             zhenzi.balance = 1000
-            wait_until(lambda: Message.objects.filter(status=Status.SENT).count() == 3)
+            wait_until(lambda: Message.objects.filter(status=Status.SENT).count() == 3, 10)
         finally:
             connections.close_all()
             os.kill(os.getpid(), signal.SIGTERM)  # the command's handler stops it cleanly

@@ -14,6 +14,7 @@ import django_zhenzi
 from django_zhenzi import send_sms, services
 from django_zhenzi.models import Message, Status
 from django_zhenzi.sandbox.provider import FIND_PATH, SUCCESS_TEXT
+from tests.workers import worker_thread
 
 TEXT = "【测试】您的订单已发货"
 LOCMEM = "django_zhenzi.backends.locmem.SmsBackend"
@@ -32,28 +33,9 @@ def test_a_send_now_slower_than_the_claim_timeout_keeps_its_claim_beside_a_worke
     }
     sandbox.set_faults(latency=0.1)
     numbers = [f"138001380{n:02d}" for n in range(20)]
-    stop = threading.Event()
-    worker_total: list[services.PassResult] = []
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            worker_total.append(services.run_workers(loop=True, idle_wait=0.02, stop=stop))
-        except BaseException as error:  # surfaced by the main thread
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=worker)
-    thread.start()
-    try:
+    with worker_thread(idle_wait=0.02) as worker_total:
         rows = send_sms(numbers, TEXT)  # outside a transaction: sent before it returns
         stored = [Message.objects.get(pk=row.pk) for row in rows]
-    finally:
-        stop.set()
-        thread.join(10)
-    assert not thread.is_alive()
-    assert errors == []
 
     assert [message.status for message in stored] == [Status.SENT] * 20
     # Each answer was recorded by its sender, not found later by a reconciliation.
