@@ -89,6 +89,20 @@ def wait_idle(process: subprocess.Popen[bytes], log: Path, ready: str) -> None:
     time.sleep(1)  # let start-up settle before the CPU is sampled
 
 
+def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``command`` in a session of its own (``stop`` ends it with its children), its output in
+    ``log``."""
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
@@ -111,15 +125,7 @@ def run_worker(args: argparse.Namespace, sandbox: SandboxProcess, log: Path) -> 
         f"--settings={SETTINGS_MODULE}",
     ]
     command += ["--loop", "--idle-wait", "0.05", f"--concurrency={args.concurrency}", "-v", "2"]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = spawn(command, env, log)
     try:
         time.sleep(3)  # no ready line: give Django its start-up
         if process.poll() is not None:
@@ -157,15 +163,7 @@ def run_celery(args: argparse.Namespace, sandbox: SandboxProcess, log: Path) -> 
     command = [sys.executable, "-m", "celery", "-A", "benchmarks.celery_app", "worker"]
     command += ["-Q", queue, "--concurrency", str(args.concurrency), "--loglevel", "INFO"]
     command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = spawn(command, env, log)
 
     def queue_and_hand_over() -> None:
         queue_messages(args.messages)
