@@ -18,7 +18,7 @@ from django_zhenzi.backends import BaseSmsBackend, OutgoingSms
 from django_zhenzi.client import ZhenziClient, ZhenziError, ZhenziInputError, normalize_number
 from django_zhenzi.models import Message, Status
 from django_zhenzi.reasons import TEMPLATES, ErrorKind, Reason, render_reason
-from tests.client.servers import Recorder
+from tests.client.servers import Recorder, recorder  # noqa: F401 (a fixture)
 
 APP_SECRET = "test-secret-value"
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # the discard port: nothing listens on loopback
@@ -162,16 +162,7 @@ def raised(call) -> ZhenziError:
     return caught.value
 
 
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    server = Recorder()
-    server.thread.start()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
-
-
-def client_errors(sandbox, recorder, opened: ExitStack) -> dict[str, ZhenziError]:
+def client_errors(sandbox, recorder, opened: ExitStack) -> dict[str, ZhenziError]:  # noqa: F811
     """One error of every shape the client raises, each raised by a real request (or a real
     number check)."""
 
@@ -204,7 +195,7 @@ def client_errors(sandbox, recorder, opened: ExitStack) -> dict[str, ZhenziError
     return errors
 
 
-def test_every_kind_the_client_raises_is_in_the_catalogue(sandbox, recorder):
+def test_every_kind_the_client_raises_is_in_the_catalogue(sandbox, recorder):  # noqa: F811
     with ExitStack() as opened:
         errors = client_errors(sandbox, recorder, opened)
     chinese = {}
