@@ -51,12 +51,14 @@ def claim(rows: Q, token: str, *, limit: int, due_only: bool = True) -> list[Mes
     if due_only:
         rows &= Q(next_attempt_at__lte=moment)
     with serialized_writes(), transaction.atomic():
-        return _claim_locked(_lock_ids(rows, Status.QUEUED, limit), token, moment)
+        ids = _lock_ids(rows, Status.QUEUED, limit)
+        _mark_claimed(ids, token, moment)
+    return _claimed(ids, token)
 
 
-def claim_these(message_ids: Sequence[str], token: str, *, due_only: bool) -> list[Message]:
-    """Claim the named messages that are still queued (and due, with ``due_only``), waiting
-    for a claim that holds one of them instead of skipping it.
+def claim_these(message_ids: Sequence[str], token: str) -> list[Message]:
+    """Claim the named messages that are still queued, due or not, waiting for a claim that
+    holds one of them instead of skipping it.
 
     For a send-now. A worker's claim (``SKIP LOCKED``) may hold rows it only examined: MySQL
     and MariaDB lock every row an index scan reads. Skipping those would leave the sender's
@@ -64,26 +66,30 @@ def claim_these(message_ids: Sequence[str], token: str, *, due_only: bool) -> li
     that names these rows, and the others (workers, tasks) never wait.
     """
     moment = clock.now()
-    rows = Q(message_id__in=list(message_ids), status=Status.QUEUED)
-    if due_only:
-        rows &= Q(next_attempt_at__lte=moment)
+    named = Message.objects.filter(message_id__in=list(message_ids), status=Status.QUEUED)
     with serialized_writes(), transaction.atomic():
-        locked = Message.objects.select_for_update().filter(rows).order_by("message_id")
-        return _claim_locked(list(locked.values_list("id", flat=True)), token, moment)
+        ids = list(named.select_for_update().order_by("message_id").values_list("id", flat=True))
+        _mark_claimed(ids, token, moment)
+    return _claimed(ids, token)
 
 
-def _claim_locked(ids: list[int], token: str, moment: datetime) -> list[Message]:
-    """Claim the locked queued rows ``ids`` for ``token``; the caller's transaction holds them."""
+def _mark_claimed(ids: list[int], token: str, moment: datetime) -> None:
+    """Mark the locked queued rows ``ids`` claimed by ``token`` (in the caller's transaction)."""
+    if ids:
+        move_many(
+            ids,
+            Status.SENDING,
+            expect=Status.QUEUED,
+            claim_token=token,
+            claimed_at=moment,
+            attempts=F("attempts") + 1,
+        )
+
+
+def _claimed(ids: list[int], token: str) -> list[Message]:
+    """The rows of ``ids`` that ``token`` claimed, in claim order."""
     if not ids:
         return []
-    move_many(
-        ids,
-        Status.SENDING,
-        expect=Status.QUEUED,
-        claim_token=token,
-        claimed_at=moment,
-        attempts=F("attempts") + 1,
-    )
     claimed = Message.objects.filter(id__in=ids, claim_token=token, status=Status.SENDING)
     return list(claimed.order_by(*CLAIM_ORDER))
 

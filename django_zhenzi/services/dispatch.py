@@ -388,7 +388,7 @@ def send_batch(
 def send_now(message_ids: Sequence[str]) -> PassResult:
     """Claim the given queued messages, due or not, and send them in this thread."""
     token = new_claim_token()
-    return send_batch(claim_these(message_ids, token, due_only=False), token)
+    return send_batch(claim_these(message_ids, token), token)
 
 
 def send_claimed_batch(
