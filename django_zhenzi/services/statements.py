@@ -61,6 +61,7 @@ class Statements:
     returning: bool  # the INSERT gives the new primary key (else: the cursor's last id)
     converters: tuple[tuple[int, Converter, Any], ...]  # (column, converter, expression)
     advance_prefix: str  # the UPDATE, up to the statuses it may move from
+    store_and_advance: str | None  # all three in one statement (PostgreSQL only)
 
 
 _built: weakref.WeakKeyDictionary[BaseDatabaseWrapper, Statements] = weakref.WeakKeyDictionary()
@@ -118,30 +119,114 @@ def build(connection: BaseDatabaseWrapper) -> Statements:
 
     status = column(Message, "status")
     sent_at = column(Message, "sent_at")
+    # sent_at is qualified: the statement of one_statement() joins another row with the column.
+    assignments = (
+        f"{status} = %s, {column(Message, 'provider_status')} = %s, "
+        f"{column(Message, 'status_changed_at')} = %s, "
+        f"{sent_at} = COALESCE({message_table}.{sent_at}, %s), "
+        f"{column(Message, 'maybe_sent')} = %s"
+    )
     advance = (
-        f"UPDATE {message_table} SET {status} = %s, "  # noqa: S608
-        f"{column(Message, 'provider_status')} = %s, "
-        f"{column(Message, 'status_changed_at')} = %s, {sent_at} = COALESCE({sent_at}, %s), "
-        f"{column(Message, 'maybe_sent')} = %s "
+        f"UPDATE {message_table} SET {assignments} "  # noqa: S608
         f"WHERE {column(Message, 'id')} = %s AND {status} IN "
     )
-    return Statements(lock, insert, returning, tuple(converters), advance)
+    together = (
+        one_statement(connection, lock, assignments) if connection.vendor == "postgresql" else None
+    )
+    return Statements(lock, insert, returning, tuple(converters), advance, together)
+
+
+def one_statement(connection: BaseDatabaseWrapper, lock: str, assignments: str) -> str:
+    """PostgreSQL: the locked SELECT, the conditional move and the INSERT as one statement.
+
+    The row is locked first (``target``, read once), so its status is the latest committed one
+    even when a concurrent report has just moved it: the move is decided on it and the signals
+    report it as the old status. The move and the INSERT read ``target``, so they run after it;
+    an unknown messageId leaves ``target`` empty, and the report is stored as an orphan.
+    Parameters: the messageId; the move's status, provider status, time, time again, the
+    cleared maybe_sent, and the array of statuses it may move from; the report's values with
+    its payload twice (masked, then as received; the message's ``content_masked`` chooses).
+    """
+    quote = connection.ops.quote_name
+    message_table = quote(Message._meta.db_table)
+    message_pk = quote(Message._meta.pk.column)
+    status = quote(Message._meta.get_field("status").column)
+    report_values = [
+        f"target.{message_pk}"
+        if field.name == "message"
+        else f"CASE WHEN target.{quote(Message._meta.get_field('content_masked').column)} "
+        "THEN %s ELSE %s END"
+        if field.name == "payload"
+        else "%s"
+        for field in REPORT_FIELDS
+    ]
+    report_table = quote(StatusReport._meta.db_table)
+    columns = ", ".join(f"target.{quote(field.column)}" for field in MESSAGE_FIELDS)
+    return (
+        f"WITH target AS ({lock}), "  # noqa: S608 (names from the models, values as parameters)
+        f"moved AS (UPDATE {message_table} SET {assignments} FROM target "
+        f"WHERE {message_table}.{message_pk} = target.{message_pk} "
+        f"AND target.{status} = ANY(%s) RETURNING {message_table}.{message_pk}), "
+        f"stored AS (INSERT INTO {report_table} "
+        f"({', '.join(quote(field.column) for field in REPORT_FIELDS)}) "
+        f"SELECT {', '.join(report_values)} FROM (VALUES (1)) AS one LEFT JOIN target ON TRUE "
+        f"RETURNING {report_table}.{quote(StatusReport._meta.pk.column)}) "
+        f"SELECT stored.{quote(StatusReport._meta.pk.column)}, "
+        f"EXISTS (SELECT 1 FROM moved), {columns} FROM stored LEFT JOIN target ON TRUE"
+    )
 
 
 def locked_message(message_id: str, using: str) -> Message | None:
     """The message with ``message_id``, its row locked until the transaction ends (no lock on
     SQLite, which has one writer at a time anyway); None if there is none."""
     connection = connections[using]
-    prepared = statements(connection)
     with connection.cursor() as cursor:
-        cursor.execute(prepared.lock_message, [message_id])
+        cursor.execute(statements(connection).lock_message, [message_id])
         row = cursor.fetchone()
-    if row is None:
-        return None
+    return None if row is None else message_from_row(row, using)
+
+
+def message_from_row(row: Sequence[Any], using: str) -> Message:
+    """The message whose every column ``row`` holds, in ``MESSAGE_FIELDS`` order."""
+    connection = connections[using]
     values = list(row)
-    for position, converter, expression in prepared.converters:
+    for position, converter, expression in statements(connection).converters:
         values[position] = converter(values[position], expression, connection)
     return Message.from_db(using, MESSAGE_NAMES, values)
+
+
+def supports_one_statement(using: str) -> bool:
+    """Whether a request with one report can be stored in one statement on ``using``."""
+    return supported(using) and connections[using].vendor == "postgresql"
+
+
+def store_and_advance(
+    report: StatusReport, masked_payload: Any, below: Sequence[str], using: str
+) -> tuple[Message | None, bool]:
+    """INSERT ``report`` (unsaved, its message not looked up) and move its message to the
+    report's status if it is in one of ``below``, in one statement: outside a transaction it
+    is its own, with no BEGIN or COMMIT to wait for. Gives ``report`` its primary key; returns
+    the message as it was before the move (None for an orphan) and whether it moved."""
+    connection = connections[using]
+    when = Message._meta.get_field("status_changed_at").get_db_prep_save(
+        report.received_at, connection
+    )
+    report_values = []
+    for field in REPORT_FIELDS:
+        if field.name == "payload":
+            report_values.append(field.get_db_prep_save(masked_payload, connection))
+        if field.name != "message":
+            report_values.append(field.get_db_prep_save(getattr(report, field.attname), connection))
+    move = [report.status, report.raw_status, when, when, "", list(below)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            statements(connection).store_and_advance,
+            [report.reported_message_id, *move, *report_values],
+        )
+        report.pk, moved, *row = cursor.fetchone()
+    report._state.adding = False
+    report._state.db = using
+    return (None if row[0] is None else message_from_row(row, using)), moved
 
 
 def insert_report(report: StatusReport, using: str) -> None:

@@ -179,14 +179,19 @@ def advance_many(
             )
         )
     for message in messages:
-        if message.pk not in moved_ids:
-            continue
-        old_status = message.status
-        message.status, message.provider_status = status, raw_status
-        signals.status_changed.send_robust(
-            sender=Message, message=message, old_status=old_status, new_status=status
-        )
-        if old_status in (Status.QUEUED, Status.UNKNOWN, Status.FAILED):
-            # Nothing else said it was sent: the report proves it.
-            signals.message_sent.send_robust(sender=Message, message=message)
+        if message.pk in moved_ids:
+            announce_advance(message, status, raw_status)
     return moved
+
+
+def announce_advance(message: Message, status: str, raw_status: str) -> None:
+    """The signals of a report's move of ``message`` (as it was before) to ``status``; the move
+    is mirrored on it."""
+    old_status = message.status
+    message.status, message.provider_status = status, raw_status
+    signals.status_changed.send_robust(
+        sender=Message, message=message, old_status=old_status, new_status=status
+    )
+    if old_status in (Status.QUEUED, Status.UNKNOWN, Status.FAILED):
+        # Nothing else said it was sent: the report proves it.
+        signals.message_sent.send_robust(sender=Message, message=message)

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from django.db import DatabaseError, connection
+from django.db import connection
 from django.db.models import Q
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -29,6 +29,7 @@ from tests.webhooks.callback_requests import (
     make_message,
     post_form,
     post_json,
+    refused_message_updates,
     sandbox_report,
     status_changes,
 )
@@ -191,18 +192,12 @@ def test_at_most_four_queries_per_report(csrf_client):
 # --- Failures while storing -----------------------------------------------------------------------
 
 
-def test_a_failure_while_storing_answers_500_and_keeps_nothing_half_done(
-    csrf_client, caplog, monkeypatch
-):
+@pytest.mark.django_db(transaction=True)
+def test_a_failure_while_storing_answers_500_and_keeps_nothing_half_done(csrf_client, caplog):
     message = make_message()
 
-    def explode(*args, **kwargs):
-        raise DatabaseError("the status update failed")
-
-    with monkeypatch.context() as patched:
-        patched.setattr(services.reports, "advance_many", explode)  # after the rows are written
-        with caplog.at_level(logging.DEBUG):
-            response = post_form(csrf_client, sandbox_report(message.message_id))
+    with refused_message_updates(), caplog.at_level(logging.DEBUG):
+        response = post_form(csrf_client, sandbox_report(message.message_id))
 
     assert response.status_code == 500
     assert TOKEN not in response.content.decode()
