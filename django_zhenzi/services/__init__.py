@@ -5,7 +5,8 @@ admin, the views) calls these; nothing else talks to the backend.
 - ``claims``: which sender may act on a message; ``dispatch``: sending a claimed batch and
   recording each outcome; ``policy``: what each outcome does (retry, pause, fail, reconcile).
 - ``transitions``: every status change; ``reconcile``: settling ambiguous outcomes.
-- ``worker``: the queue worker loop; ``reports``: delivery reports and polling.
+- ``worker``: the queue worker loop; ``reports``: delivery reports and polling;
+  ``combined_writes``: the reports of concurrent callback requests written together.
 - ``balance``: the account's balance; ``maintenance``: the admin's and commands' tools.
 - ``clock``: the one source of "now" (tests move it).
 
@@ -29,6 +30,7 @@ from django_zhenzi.services.claims import (
     new_claim_token,
     release,
 )
+from django_zhenzi.services.combined_writes import apply_reports_combined
 from django_zhenzi.services.compose import create_messages, send_code_message
 from django_zhenzi.services.content import (
     Content,
@@ -87,6 +89,7 @@ __all__ = [
     "apply_polled_record",
     "apply_report",
     "apply_reports",
+    "apply_reports_combined",
     "as_number_list",
     "balance_cache_key",
     "cached_balance",

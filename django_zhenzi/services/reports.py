@@ -104,21 +104,25 @@ def locked_messages(message_ids: set[str], using: str) -> dict[str, Message]:
 
     Locked first: the reports' foreign keys would take a shared lock on them (MySQL/MariaDB),
     which two concurrent requests could not both upgrade. Several are locked in one order, so two
-    requests with the same messages cannot deadlock. One (a provider that reports one by one)
-    is read by a statement written once (``services.statements``).
+    requests with the same messages cannot deadlock. The statement is written once per
+    connection (``services.statements``) where the module can.
     """
-    if len(message_ids) == 1 and statements.supported(using):
-        message = statements.locked_message(next(iter(message_ids)), using)
-        return {} if message is None else {message.message_id: message}
-    locked = Message.objects.using(using).select_for_update().filter(message_id__in=message_ids)
-    locked = locked.order_by("pk") if len(message_ids) > 1 else locked.order_by()
+    if statements.supported(using):
+        locked = statements.locked_messages(sorted(message_ids), using)
+    else:
+        locked = list(
+            Message.objects.using(using)
+            .select_for_update()
+            .filter(message_id__in=message_ids)
+            .order_by("pk")
+        )
     return {message.message_id: message for message in locked}
 
 
 def store(reports: list[StatusReport], using: str) -> None:
-    """INSERT the reports (one statement), giving each its primary key."""
-    if len(reports) == 1 and statements.supported(using):
-        statements.insert_report(reports[0], using)
+    """INSERT the reports (one statement), giving each its primary key where the database can."""
+    if statements.supported(using) and (len(reports) == 1 or statements.inserts_many(using)):
+        statements.insert_reports(reports, using)
     else:
         StatusReport.objects.using(using).bulk_create(reports)
 

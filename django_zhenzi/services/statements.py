@@ -1,12 +1,16 @@
-"""The statements of a request with one delivery report, written once per database connection.
+"""The statements that store delivery reports, written once per database connection.
 
-A provider that sends one report per request costs the callback three statements: the message's
-row, locked; the raw report; the conditional move. Building each through the ORM took more CPU
-than running it (0.35 ms for the locked SELECT, 0.14 ms for the INSERT, 0.19 ms for the UPDATE;
-the whole request now takes about 0.8 ms against 1.2 to 1.5 ms), so they are written here once
-per connection from the models' metadata and the connection's own quoting, placeholders,
-adaptation (``get_db_prep_save``) and converters, as the ORM would write and read them. Several
-reports in one request still go through the ORM (their cost is shared by the batch).
+Storing reports costs three statements: the messages' rows, locked; the raw reports; the
+conditional move of each reported status. Building them through the ORM took more CPU than
+running them (0.35 ms for a locked SELECT, 0.14 ms for the INSERT, 0.19 ms for the UPDATE; for a
+batch, ``bulk_create``'s arrays on PostgreSQL cost more still), so they are written here once per
+connection from the models' metadata and the connection's own quoting, placeholders, adaptation
+(``get_db_prep_save``) and converters, as the ORM would write and read them. Only the lists of
+placeholders depend on the count.
+
+On PostgreSQL a request with one report is one statement (``store_and_advance``): the lock, the
+move and the INSERT in one, which outside a transaction is its own, so one round trip to the
+database instead of five (BEGIN, SELECT, INSERT, UPDATE, COMMIT).
 
 The locked SELECT reads every column, so the instance given to ``status_changed`` and
 ``message_sent`` receivers is whole: with only the few columns the callback needs, each other
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,14 +58,19 @@ Converter = Callable[[Any, Any, BaseDatabaseWrapper], Any]
 
 @dataclass(frozen=True)
 class Statements:
-    """The SQL of one connection, and how to read the message's row there."""
+    """The SQL of one connection, and how to read a message's row there. Each ``*_prefix``
+    ends where a list of placeholders follows."""
 
-    lock_message: str
-    insert_report: str
-    returning: bool  # the INSERT gives the new primary key (else: the cursor's last id)
+    lock_prefix: str  # the messages' rows by messageId: "... WHERE message_id IN "
+    lock_suffix: str  # FOR UPDATE, when the database has it
+    insert_prefix: str  # "INSERT INTO ... VALUES "
+    insert_row: str  # one report's placeholders, "(%s, ...)"
+    returning: str  # the INSERT's RETURNING clause, or "" (then: the cursor's last id)
     converters: tuple[tuple[int, Converter, Any], ...]  # (column, converter, expression)
-    advance_prefix: str  # the UPDATE, up to the statuses it may move from
-    store_and_advance: str | None  # all three in one statement (PostgreSQL only)
+    advance_prefix: str  # the conditional move: "UPDATE ... WHERE id IN "
+    advance_from: str  # after the ids: " AND status IN "
+    order_by_pk: str  # " ORDER BY id"
+    store_and_advance: str | None  # one report, all three in one statement (PostgreSQL only)
 
 
 _built: weakref.WeakKeyDictionary[BaseDatabaseWrapper, Statements] = weakref.WeakKeyDictionary()
@@ -71,6 +80,11 @@ _building = threading.Lock()
 def supported(using: str) -> bool:
     """Whether this module writes the statements for the database ``using``."""
     return connections[using].vendor in VENDORS
+
+
+def supports_one_statement(using: str) -> bool:
+    """Whether a request with one report can be stored in one statement on ``using``."""
+    return supported(using) and connections[using].vendor == "postgresql"
 
 
 def statements(connection: BaseDatabaseWrapper) -> Statements:
@@ -91,22 +105,20 @@ def build(connection: BaseDatabaseWrapper) -> Statements:
 
     message_table = quote(Message._meta.db_table)
     # Names from the models, quoted by the connection; every value is a parameter.
-    lock = (
+    select = (
         f"SELECT {', '.join(quote(field.column) for field in MESSAGE_FIELDS)} "  # noqa: S608
-        f"FROM {message_table} WHERE {column(Message, 'message_id')} = %s"
+        f"FROM {message_table} WHERE {column(Message, 'message_id')} "
     )
-    if connection.features.has_select_for_update:
-        lock += " FOR UPDATE"
+    lock_suffix = " FOR UPDATE" if connection.features.has_select_for_update else ""
 
-    report_table = StatusReport._meta.db_table
-    insert = (
-        f"INSERT INTO {quote(report_table)} "  # noqa: S608
-        f"({', '.join(quote(field.column) for field in REPORT_FIELDS)}) "
-        f"VALUES ({', '.join(['%s'] * len(REPORT_FIELDS))})"
+    report_table = quote(StatusReport._meta.db_table)
+    insert_prefix = (
+        f"INSERT INTO {report_table} "  # noqa: S608
+        f"({', '.join(quote(field.column) for field in REPORT_FIELDS)}) VALUES "
     )
-    returning = connection.features.can_return_columns_from_insert
-    if returning:
-        insert += f" RETURNING {quote(StatusReport._meta.pk.column)}"
+    returning = ""
+    if connection.features.can_return_rows_from_bulk_insert:
+        returning = f" RETURNING {quote(StatusReport._meta.pk.column)}"
 
     converters = []
     for position, field in enumerate(MESSAGE_FIELDS):
@@ -126,14 +138,22 @@ def build(connection: BaseDatabaseWrapper) -> Statements:
         f"{sent_at} = COALESCE({message_table}.{sent_at}, %s), "
         f"{column(Message, 'maybe_sent')} = %s"
     )
-    advance = (
-        f"UPDATE {message_table} SET {assignments} "  # noqa: S608
-        f"WHERE {column(Message, 'id')} = %s AND {status} IN "
+    advance = f"UPDATE {message_table} SET {assignments} WHERE {column(Message, 'id')} IN "  # noqa: S608
+    together = None
+    if connection.vendor == "postgresql":
+        together = one_statement(connection, f"{select}= %s{lock_suffix}", assignments)
+    return Statements(
+        lock_prefix=f"{select}IN ",
+        lock_suffix=lock_suffix,
+        insert_prefix=insert_prefix,
+        insert_row=placeholders(len(REPORT_FIELDS)),
+        returning=returning,
+        converters=tuple(converters),
+        advance_prefix=advance,
+        advance_from=f" AND {status} IN ",
+        order_by_pk=f" ORDER BY {quote(Message._meta.pk.column)}",
+        store_and_advance=together,
     )
-    together = (
-        one_statement(connection, lock, assignments) if connection.vendor == "postgresql" else None
-    )
-    return Statements(lock, insert, returning, tuple(converters), advance, together)
 
 
 def one_statement(connection: BaseDatabaseWrapper, lock: str, assignments: str) -> str:
@@ -151,16 +171,17 @@ def one_statement(connection: BaseDatabaseWrapper, lock: str, assignments: str) 
     message_table = quote(Message._meta.db_table)
     message_pk = quote(Message._meta.pk.column)
     status = quote(Message._meta.get_field("status").column)
+    masked = quote(Message._meta.get_field("content_masked").column)
     report_values = [
         f"target.{message_pk}"
         if field.name == "message"
-        else f"CASE WHEN target.{quote(Message._meta.get_field('content_masked').column)} "
-        "THEN %s ELSE %s END"
+        else f"CASE WHEN target.{masked} THEN %s ELSE %s END"
         if field.name == "payload"
         else "%s"
         for field in REPORT_FIELDS
     ]
     report_table = quote(StatusReport._meta.db_table)
+    report_pk = quote(StatusReport._meta.pk.column)
     columns = ", ".join(f"target.{quote(field.column)}" for field in MESSAGE_FIELDS)
     return (
         f"WITH target AS ({lock}), "  # noqa: S608 (names from the models, values as parameters)
@@ -170,20 +191,37 @@ def one_statement(connection: BaseDatabaseWrapper, lock: str, assignments: str) 
         f"stored AS (INSERT INTO {report_table} "
         f"({', '.join(quote(field.column) for field in REPORT_FIELDS)}) "
         f"SELECT {', '.join(report_values)} FROM (VALUES (1)) AS one LEFT JOIN target ON TRUE "
-        f"RETURNING {report_table}.{quote(StatusReport._meta.pk.column)}) "
-        f"SELECT stored.{quote(StatusReport._meta.pk.column)}, "
-        f"EXISTS (SELECT 1 FROM moved), {columns} FROM stored LEFT JOIN target ON TRUE"
+        f"RETURNING {report_table}.{report_pk}) "
+        f"SELECT stored.{report_pk}, EXISTS (SELECT 1 FROM moved), {columns} "
+        "FROM stored LEFT JOIN target ON TRUE"
     )
 
 
-def locked_message(message_id: str, using: str) -> Message | None:
-    """The message with ``message_id``, its row locked until the transaction ends (no lock on
-    SQLite, which has one writer at a time anyway); None if there is none."""
+def placeholders(count: int) -> str:
+    return f"({', '.join(['%s'] * count)})"
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), max(size, 1)):
+        yield items[start : start + size]
+
+
+def locked_messages(message_ids: Sequence[str], using: str) -> list[Message]:
+    """The messages with ``message_ids``, their rows locked until the transaction ends (no lock
+    on SQLite, which has one writer at a time anyway), in primary key order: two transactions
+    locking some of the same rows cannot deadlock."""
     connection = connections[using]
+    prepared = statements(connection)
+    size = connection.features.max_query_params or len(message_ids)
+    found = []
     with connection.cursor() as cursor:
-        cursor.execute(statements(connection).lock_message, [message_id])
-        row = cursor.fetchone()
-    return None if row is None else message_from_row(row, using)
+        for chunk in chunks(message_ids, size):
+            sql = prepared.lock_prefix + placeholders(len(chunk))
+            if len(chunk) > 1:
+                sql += prepared.order_by_pk
+            cursor.execute(sql + prepared.lock_suffix, chunk)
+            found.extend(cursor.fetchall())
+    return [message_from_row(row, using) for row in found]
 
 
 def message_from_row(row: Sequence[Any], using: str) -> Message:
@@ -195,9 +233,63 @@ def message_from_row(row: Sequence[Any], using: str) -> Message:
     return Message.from_db(using, MESSAGE_NAMES, values)
 
 
-def supports_one_statement(using: str) -> bool:
-    """Whether a request with one report can be stored in one statement on ``using``."""
-    return supported(using) and connections[using].vendor == "postgresql"
+def inserts_many(using: str) -> bool:
+    """Whether ``insert_reports`` gives several new reports their primary keys on ``using``
+    (else, as ``bulk_create`` there, only one)."""
+    return bool(statements(connections[using]).returning)
+
+
+def insert_reports(reports: Sequence[StatusReport], using: str) -> None:
+    """INSERT ``reports`` as ``bulk_create`` would, and give each its primary key (several
+    need ``inserts_many``)."""
+    connection = connections[using]
+    prepared = statements(connection)
+    size = connection.ops.bulk_batch_size(REPORT_FIELDS, reports)
+    with connection.cursor() as cursor:
+        for chunk in chunks(reports, size):
+            values = [
+                field.get_db_prep_save(getattr(report, field.attname), connection)
+                for report in chunk
+                for field in REPORT_FIELDS
+            ]
+            rows = ", ".join([prepared.insert_row] * len(chunk))
+            cursor.execute(prepared.insert_prefix + rows + prepared.returning, values)
+            if prepared.returning:
+                for report, (pk,) in zip(chunk, cursor.fetchall(), strict=True):
+                    report.pk = pk
+            elif len(chunk) == 1:
+                chunk[0].pk = connection.ops.last_insert_id(
+                    cursor, StatusReport._meta.db_table, StatusReport._meta.pk.column
+                )
+    for report in reports:
+        report._state.adding = False
+        report._state.db = using
+
+
+def advance_rows(
+    pks: Sequence[int],
+    status: str,
+    raw_status: str,
+    moment: datetime,
+    below: Sequence[str],
+    using: str,
+) -> int:
+    """The conditional move of the messages ``pks`` to a reported ``status``, from any of
+    ``below``, as ``transitions.advance_many`` would write it through the ORM. Returns how
+    many rows moved."""
+    connection = connections[using]
+    prepared = statements(connection)
+    when = Message._meta.get_field("status_changed_at").get_db_prep_save(moment, connection)
+    limit = connection.features.max_query_params
+    size = limit - len(below) - 5 if limit else len(pks)
+    moved = 0
+    with connection.cursor() as cursor:
+        for chunk in chunks(pks, size):
+            sql = prepared.advance_prefix + placeholders(len(chunk))
+            sql += prepared.advance_from + placeholders(len(below))
+            cursor.execute(sql, [status, raw_status, when, when, "", *chunk, *below])
+            moved += cursor.rowcount
+    return moved
 
 
 def store_and_advance(
@@ -227,37 +319,3 @@ def store_and_advance(
     report._state.adding = False
     report._state.db = using
     return (None if row[0] is None else message_from_row(row, using)), moved
-
-
-def insert_report(report: StatusReport, using: str) -> None:
-    """INSERT ``report`` as ``bulk_create`` would, and give it its primary key."""
-    connection = connections[using]
-    prepared = statements(connection)
-    values = [
-        field.get_db_prep_save(getattr(report, field.attname), connection)
-        for field in REPORT_FIELDS
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(prepared.insert_report, values)
-        if prepared.returning:
-            (report.pk,) = cursor.fetchone()
-        else:
-            report.pk = connection.ops.last_insert_id(
-                cursor, StatusReport._meta.db_table, StatusReport._meta.pk.column
-            )
-    report._state.adding = False
-    report._state.db = using
-
-
-def advance_row(
-    pk: int, status: str, raw_status: str, moment: datetime, below: Sequence[str], using: str
-) -> bool:
-    """One message's conditional move to a reported ``status``, from any of ``below``, as
-    ``transitions.advance_many`` writes it for many. True if the row moved."""
-    connection = connections[using]
-    prepared = statements(connection)
-    when = Message._meta.get_field("status_changed_at").get_db_prep_save(moment, connection)
-    sql = prepared.advance_prefix + f"({', '.join(['%s'] * len(below))})"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [status, raw_status, when, when, "", pk, *below])
-        return cursor.rowcount > 0

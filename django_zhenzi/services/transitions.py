@@ -151,12 +151,9 @@ def advance_many(
     ids = [message.pk for message in messages]
     using = router.db_for_write(Message)
     with serialized_writes():
-        if len(ids) == 1 and statements.supported(using):
-            moved = int(
-                statements.advance_row(
-                    ids[0], status, raw_status, moment, statuses_below(status), using
-                )
-            )
+        if statements.supported(using):
+            below = statuses_below(status)
+            moved = statements.advance_rows(ids, status, raw_status, moment, below, using)
         else:
             moved = (
                 Message.objects.using(using)

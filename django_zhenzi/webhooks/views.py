@@ -63,7 +63,7 @@ def callback(request: HttpRequest, token: str = "") -> HttpResponse:
         parsed = parse_reports(
             body, request.META.get("CONTENT_TYPE", ""), secrets=configured_secrets()
         )
-        services.apply_reports(parsed.reports, source=StatusReport.Source.CALLBACK)
+        services.apply_reports_combined(parsed.reports, source=StatusReport.Source.CALLBACK)
     except RefusedBody as refused:
         logger.warning("Delivery report refused (HTTP %s): %s", refused.status, refused)
         return answer(refused.status, refused.reason)
