@@ -455,6 +455,24 @@ def bench_against_sending(
     print_load()
 
 
+def wait_for_other_sessions_to_end(timeout: float = 10) -> None:
+    """PostgreSQL ends a closed connection's session a moment after the client is gone, and
+    refuses to drop a database with sessions: wait (at most ``timeout`` seconds) for the server
+    process's sessions to end."""
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.1)
+
+
 def print_load() -> None:
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"  load average (1, 5, 15 min): {load} on {os.cpu_count()} CPUs", flush=True)
@@ -519,6 +537,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if server is not None:
             server.stop()  # before the database is dropped: it holds connections to it
+            wait_for_other_sessions_to_end()
         connection.close()
         teardown_databases(databases, verbosity=0)
         teardown_test_environment()

@@ -108,8 +108,7 @@ def parse_reports(
     body starts with ``{`` or ``[``, multipart form data when it says so, URL-encoded form data
     otherwise. ``secrets`` are masked wherever they appear in what is returned.
     """
-    media_type, parameters = parse_header_parameters(content_type)
-    charset = _charset(parameters.get("charset", ""))
+    media_type, charset = _media_type_and_charset(content_type)
     if media_type == "multipart/form-data":
         document: Any = _load_multipart(body, content_type, charset)
     else:
@@ -135,6 +134,14 @@ def parse_reports(
 
 
 # --- Decoding ------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _media_type_and_charset(content_type: str) -> tuple[str, str]:
+    """The media type and the charset to decode with, of a Content-Type header; remembered, as
+    a provider sends the same header with every request (parsing it costs more than the rest)."""
+    media_type, parameters = parse_header_parameters(content_type)
+    return media_type, _charset(parameters.get("charset", ""))
 
 
 def _charset(declared: str) -> str:
