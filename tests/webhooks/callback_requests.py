@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from urllib.parse import urlencode
 
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -83,45 +80,3 @@ def make_message(status: str = Status.SENT, **fields) -> Message:
 
 def status_changes(seen: list[tuple[str, dict]]) -> list[tuple[str, str]]:
     return [(kw["old_status"], kw["new_status"]) for name, kw in seen if name == "status_changed"]
-
-
-REFUSE_UPDATES = {
-    "postgresql": [
-        "CREATE FUNCTION zhenzi_test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
-        "$$ BEGIN RAISE EXCEPTION 'the status update failed'; END $$",
-        "CREATE TRIGGER zhenzi_test_refuse BEFORE UPDATE ON django_zhenzi_message "
-        "FOR EACH ROW EXECUTE FUNCTION zhenzi_test_refuse()",
-    ],
-    "sqlite": [
-        "CREATE TRIGGER zhenzi_test_refuse BEFORE UPDATE ON django_zhenzi_message "
-        "BEGIN SELECT RAISE(ABORT, 'the status update failed'); END"
-    ],
-    "mysql": [
-        "CREATE TRIGGER zhenzi_test_refuse BEFORE UPDATE ON django_zhenzi_message FOR EACH ROW "
-        "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'the status update failed'"
-    ],
-}
-ALLOW_UPDATES = {
-    "postgresql": [
-        "DROP TRIGGER zhenzi_test_refuse ON django_zhenzi_message",
-        "DROP FUNCTION zhenzi_test_refuse()",
-    ],
-    "sqlite": ["DROP TRIGGER zhenzi_test_refuse"],
-    "mysql": ["DROP TRIGGER zhenzi_test_refuse"],
-}
-
-
-@contextmanager
-def refused_message_updates() -> Iterator[None]:
-    """The database itself refuses every UPDATE of a message (a trigger raises), after the
-    report's INSERT, in whichever statement or transaction the write runs. MySQL commits on
-    CREATE TRIGGER: use it in a test with ``transaction=True``."""
-    with connection.cursor() as cursor:
-        for sql in REFUSE_UPDATES[connection.vendor]:
-            cursor.execute(sql)
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            for sql in ALLOW_UPDATES[connection.vendor]:
-                cursor.execute(sql)

@@ -21,6 +21,7 @@ from django_zhenzi import services
 from django_zhenzi.backends import OutgoingSms, locmem
 from django_zhenzi.models import Message, StatusReport
 from django_zhenzi.status import STATUS_RANK, Status
+from tests.triggers import database_refuses
 from tests.webhooks.callback_requests import (
     FORM,
     TOKEN,
@@ -29,7 +30,6 @@ from tests.webhooks.callback_requests import (
     make_message,
     post_form,
     post_json,
-    refused_message_updates,
     sandbox_report,
     status_changes,
 )
@@ -196,7 +196,7 @@ def test_at_most_four_queries_per_report(csrf_client):
 def test_a_failure_while_storing_answers_500_and_keeps_nothing_half_done(csrf_client, caplog):
     message = make_message()
 
-    with refused_message_updates(), caplog.at_level(logging.DEBUG):
+    with database_refuses("django_zhenzi_message", "UPDATE"), caplog.at_level(logging.DEBUG):
         response = post_form(csrf_client, sandbox_report(message.message_id))
 
     assert response.status_code == 500
