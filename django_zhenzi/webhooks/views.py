@@ -14,6 +14,7 @@ import json
 import logging
 
 from django.contrib.auth.decorators import login_not_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -53,6 +54,7 @@ def answer(status: int, reason: str | Promise = "") -> HttpResponse:
 
 @csrf_exempt
 @login_not_required
+@transaction.non_atomic_requests  # the reports commit on their own (services.combined_writes)
 def callback(request: HttpRequest, token: str = "") -> HttpResponse:
     """Store the delivery reports of one POST from the provider."""
     if request.method != "POST":

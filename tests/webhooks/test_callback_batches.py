@@ -8,7 +8,7 @@ from django.db import DatabaseError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from django_zhenzi import services
+from django_zhenzi import services, signals
 from django_zhenzi.models import Message, StatusReport
 from django_zhenzi.status import Status
 from tests.webhooks.callback_requests import (
@@ -154,3 +154,27 @@ def test_a_masked_message_keeps_its_code_out_of_the_stored_payload_in_a_batch():
     assert StatusReport.objects.get(message=masked).payload["content"] != VERIFICATION_TEXT
     assert "482913" not in str(StatusReport.objects.get(message=masked).payload)
     assert StatusReport.objects.get(message=plain).payload["content"] == VERIFICATION_TEXT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_atomic_requests_the_reports_still_commit_on_their_own(client, monkeypatch):
+    """The view is outside ``ATOMIC_REQUESTS``: its reports are not a savepoint of a request
+    transaction (which would keep them from being written together with other requests')."""
+    monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
+    message = make_message()
+    in_transaction = []
+
+    def receiver(sender, **kwargs):
+        in_transaction.append(connection.in_atomic_block)
+
+    signals.status_changed.connect(receiver)
+    try:
+        with CaptureQueriesContext(connection) as captured:
+            assert post_form(client, sandbox_report(message.message_id)).status_code == 200
+    finally:
+        signals.status_changed.disconnect(receiver)
+
+    assert not [q for q in captured.captured_queries if "SAVEPOINT" in q["sql"]]
+    if connection.vendor == "postgresql":  # one statement, its own transaction; then the signal
+        assert in_transaction == [False]
+    assert StatusReport.objects.filter(message=message).count() == 1
