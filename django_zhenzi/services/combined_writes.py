@@ -27,6 +27,10 @@ from django.db import connections, router
 from django_zhenzi.models import Message, StatusReport
 from django_zhenzi.services.reports import ReportData, apply_reports
 
+#: At most this many reports in one combined write (one request may bring more, written alone):
+#: its transaction, its locks and its statements stay bounded.
+MAX_REPORTS_PER_WRITE = 1000
+
 
 @dataclass
 class Waiting:
@@ -72,7 +76,10 @@ class Combiner:
         Alone, errors are raised as if ``apply_reports`` were called directly. Together, a
         failure leaves every request's reports unstored, to be written again alone."""
         with self.lock:
-            batch, self.waiting = [mine, *self.waiting], []
+            batch, count = [mine], len(mine.reports)
+            while self.waiting and count + len(self.waiting[0].reports) <= MAX_REPORTS_PER_WRITE:
+                batch.append(self.waiting.pop(0))
+                count += len(batch[-1].reports)
         try:
             if len(batch) == 1:
                 mine.stored = apply_reports(mine.reports, source=self.source)

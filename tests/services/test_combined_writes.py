@@ -164,3 +164,17 @@ def test_inside_a_transaction_reports_are_written_at_once_alone():
         release()
         writer.join()
     assert StatusReport.objects.count() == 2
+
+
+def test_a_combined_write_takes_at_most_its_limit_of_reports(monkeypatch):
+    monkeypatch.setattr(combined_writes, "MAX_REPORTS_PER_WRITE", 2)
+    first, *others = [make_message() for _ in range(FOLLOWERS + 1)]
+
+    writer, followers, release = while_a_write_is_held([m.message_id for m in others], first)
+    release()
+    for call in [writer, *followers]:
+        call.join()
+
+    assert [call.error for call in [writer, *followers]] == [None] * (FOLLOWERS + 1)
+    assert len(received_moments()) == 4  # the held write, then 2 + 2 + 1
+    assert StatusReport.objects.count() == FOLLOWERS + 1
