@@ -241,6 +241,7 @@ def _embedded_json(value: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=1024, typed=True)  # a provider sends the same few names
+@functools.lru_cache(maxsize=1024)  # a provider sends the same few names in every report
 def _field_name(name: Any) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
@@ -318,6 +319,7 @@ class _Masker:
         return value
 
 
+@functools.lru_cache(maxsize=1024)
 def _is_withheld(key: Any) -> bool:
     """Fields never stored: secrets and the message text (it may hold a verification code)."""
     name = _field_name(key)
