@@ -32,7 +32,12 @@ from django_zhenzi.services.reports import ReportData, apply_reports
 MAX_REPORTS_PER_WRITE = 1000
 
 
-@dataclass
+#: Seconds a request waits for a write to take its reports; past it, one not taken yet writes
+#: alone (a write held up by a lock in the database then delays no other message's reports).
+PATIENCE = 5.0
+
+
+@dataclass(eq=False)  # compared by identity: two requests may carry equal reports
 class Waiting:
     """One request's reports, and what became of them."""
 
@@ -63,12 +68,21 @@ class Combiner:
             else:
                 self.writing = mine.writes = True
         if not mine.writes:
-            mine.woken.wait()
+            self.wait(mine)
         if mine.writes:
             self.write(mine)
         if mine.stored is None:
             return apply_reports(reports, source=self.source)
         return mine.stored
+
+    def wait(self, mine: Waiting) -> None:
+        """Until ``mine`` is written or its thread is to write; after ``PATIENCE`` seconds, leave
+        the queue if no write took ``mine`` yet (then it is written alone)."""
+        while not mine.woken.wait(PATIENCE):
+            with self.lock:
+                if mine in self.waiting:
+                    self.waiting.remove(mine)
+                    return
 
     def write(self, mine: Waiting) -> None:
         """Write ``mine`` and every report waiting, in one transaction; then pass the turn on.

@@ -178,3 +178,22 @@ def test_a_combined_write_takes_at_most_its_limit_of_reports(monkeypatch):
     assert [call.error for call in [writer, *followers]] == [None] * (FOLLOWERS + 1)
     assert len(received_moments()) == 4  # the held write, then 2 + 2 + 1
     assert StatusReport.objects.count() == FOLLOWERS + 1
+
+
+def test_a_request_left_waiting_past_its_patience_writes_alone(monkeypatch):
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite has one writer: the hold blocks every write")
+    monkeypatch.setattr(combined_writes, "PATIENCE", 0.2)
+    first, other = make_message(), make_message()
+
+    writer, (follower,), release = while_a_write_is_held([other.message_id], first)
+    try:
+        follower.join()  # written alone while the write ahead of it is still held
+        assert follower.error is None
+        assert follower.committed
+        assert writer.thread.is_alive()
+        assert waiting() == 0
+    finally:
+        release()
+        writer.join()
+    assert StatusReport.objects.count() == 2
