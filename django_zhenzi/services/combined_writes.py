@@ -10,7 +10,9 @@ finds no write going on writes at once, with no wait and no hand-off to another 
 
 Each request still returns only once its own reports are committed, so nothing the provider is
 told was stored can be lost. If a combined write fails, every request in it writes its own
-reports again alone, so a request that the database refuses fails only itself.
+reports again alone, so a request that the database refuses fails only itself. A request not
+taken by a write within ``PATIENCE`` seconds writes alone, so a write held up by a lock in the
+database delays no other message's reports for longer.
 
 Inside a transaction (``ATOMIC_REQUESTS``, or a caller's ``atomic``) reports are written alone: a
 combined write would commit with the writer's transaction, not with each request's.
