@@ -114,13 +114,26 @@ def check_queue(moment: datetime) -> list[Problem]:
     age = int((moment - waiting["oldest"]).total_seconds())
     message = ngettext(
         "{count} queued message has been due for more than {after:g} seconds (the oldest for "
-        "{age} seconds): is a worker (zhenzi_send_queued --loop) running?",
+        "{age} seconds): {question}",
         "{count} queued messages have been due for more than {after:g} seconds (the oldest for "
-        "{age} seconds): is a worker (zhenzi_send_queued --loop) running?",
+        "{age} seconds): {question}",
         waiting["count"],
-    ).format(count=waiting["count"], after=after, age=age)
+    ).format(count=waiting["count"], after=after, age=age, question=who_takes_the_queue())
     details = {"count": waiting["count"], "oldest_due_seconds": age}
     return [Problem("queue_stalled", message, details)]
+
+
+def who_takes_the_queue() -> str:
+    """The question a stalled queue asks, for what ``DISPATCH`` says sends it."""
+    dispatch = zhenzi_settings.DISPATCH
+    if dispatch == "celery":
+        return _("are Celery workers running, and Celery beat with the django_zhenzi.sweep task?")
+    if dispatch == "tasks":
+        return _(
+            "is a worker of the Tasks backend running, and the sweep scheduled (cron or a "
+            "scheduler)?"
+        )
+    return _("is a worker (zhenzi_send_queued --loop) running?")
 
 
 def check_unknown(moment: datetime) -> list[Problem]:

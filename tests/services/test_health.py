@@ -122,8 +122,29 @@ def test_due_messages_waiting_past_queue_alert_after_mean_no_worker(settings):
     assert 900 <= problem.details["oldest_due_seconds"] < 960
     assert problem.message.startswith("2 queued messages have been due for more than 300 seconds")
 
+    assert problem.message.endswith("is a worker (zhenzi_send_queued --loop) running?")
+
     settings.ZHENZI = {**settings.ZHENZI, "QUEUE_ALERT_AFTER": 1000}
     assert health.local_checks() == []
+
+
+@pytest.mark.parametrize(
+    ("dispatch", "question"),
+    [
+        (
+            "celery",
+            "are Celery workers running, and Celery beat with the django_zhenzi.sweep task?",
+        ),
+        ("tasks", "is a worker of the Tasks backend running, and the sweep scheduled"),
+    ],
+)
+def test_a_stalled_queue_names_the_engine_that_sends_it(settings, dispatch, question):
+    settings.ZHENZI = {**settings.ZHENZI, "DISPATCH": dispatch}
+    message(next_attempt_at=ago(900))
+    (problem,) = health.local_checks()
+    assert problem.id == "queue_stalled"
+    assert question in problem.message
+    assert "zhenzi_send_queued" not in problem.message
 
 
 def test_one_due_message_reads_in_the_singular():
