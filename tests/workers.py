@@ -117,6 +117,16 @@ def sent_count(summary: str) -> int:
     return int(found[-1])
 
 
+def run_to_the_end(threads: Sequence[threading.Thread], timeout: float = 120) -> None:
+    """Start ``threads``, wait for each (at most ``timeout`` seconds), and fail if one is still
+    running."""
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    assert not any(thread.is_alive() for thread in threads)
+
+
 def wait_until(condition: Callable[[], Any], timeout: float, interval: float = 0.05) -> bool:
     """Poll ``condition`` until it is true or ``timeout`` seconds passed; its last verdict."""
     deadline = time.monotonic() + timeout

@@ -9,6 +9,7 @@ from django.db import connections
 
 import django_zhenzi
 import django_zhenzi.verification.codes
+from tests.workers import run_to_the_end
 
 LOCMEM = "django_zhenzi.backends.locmem.SmsBackend"
 
@@ -44,9 +45,5 @@ def run_in_threads(count: int, work) -> list:
             results.append(outcome)
 
     threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
+    run_to_the_end(threads)
     return results

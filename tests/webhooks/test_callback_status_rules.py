@@ -33,6 +33,7 @@ from tests.webhooks.callback_requests import (
     sandbox_report,
     status_changes,
 )
+from tests.workers import run_to_the_end
 
 pytestmark = pytest.mark.django_db
 
@@ -147,11 +148,7 @@ def post_from_threads(url: str, bodies: list[bytes]) -> list[int]:
             connection.close()
 
     threads = [threading.Thread(target=post, args=(n,)) for n in range(len(bodies))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
+    run_to_the_end(threads)
     return answers
 
 
