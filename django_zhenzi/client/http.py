@@ -1,29 +1,23 @@
 """HTTP client for the Zhenzi Cloud SMS API. Knows nothing of Django.
 
-Requests are form-encoded POSTs, as the provider's official clients send them, over one pooled
-``requests.Session`` with TLS verification on and a timeout on every call. Redirects are not
-followed (a redirected POST would arrive as a GET) and nothing is retried here: whether a retry is
-safe depends on the message's history, which the caller knows.
+Requests are form-encoded POSTs, as the provider's official clients send them, over kept-alive
+connections (``client.transport``) with TLS verification on and a timeout on every call.
+Redirects are not followed (a redirected POST would arrive as a GET) and nothing is retried here:
+whether a retry is safe depends on the message's history, which the caller knows.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
+import platform
 import re
-import ssl
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
-
-import requests
-import urllib3.exceptions
-from requests.adapters import HTTPAdapter
-from requests.structures import CaseInsensitiveDict
 
 from django_zhenzi import __version__
 from django_zhenzi.client.errors import (
@@ -32,6 +26,7 @@ from django_zhenzi.client.errors import (
     ZhenziNotSentError,
     ZhenziTransportError,
 )
+from django_zhenzi.client.transport import Reply, Transport, TransportFailure
 from django_zhenzi.client.validation import (
     normalize_number,
     validate_client_ip,
@@ -50,19 +45,10 @@ FIND_MESSAGE_PATH = "/smslog/findSmsByMessageId.do"
 
 #: China has kept UTC+8 without daylight saving since 1991; the API's times are in it.
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
-USER_AGENT = f"django-zhenzi/{__version__} python-requests/{requests.__version__}"
+USER_AGENT = f"django-zhenzi/{__version__} Python/{platform.python_version()}"
 _FORM_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=UTF-8"
 _BODY_EXCERPT_LENGTH = 200
 _BALANCE = re.compile(r"[0-9]+")  # not str.isdigit(): it takes "²", which int() refuses
-
-# Errors raised before a single byte of the request can have left this host.
-_NOT_SENT_ERRORS = (
-    requests.exceptions.ConnectTimeout,
-    requests.exceptions.InvalidURL,
-    requests.exceptions.InvalidSchema,
-    requests.exceptions.MissingSchema,
-    requests.exceptions.InvalidHeader,
-)
 
 
 @dataclass(frozen=True)
@@ -136,21 +122,12 @@ class ZhenziClient:
         self.api_url = api_url.rstrip("/")
         self.app_id = app_id
         self.timeout = timeout
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = USER_AGENT
-        # Proxies and a CA bundle from the environment are read once, here: requests would
-        # otherwise look them up on every call, a sixth of a busy worker's CPU time.
-        self.session.trust_env = False
-        self.session.proxies.update(requests.utils.get_environ_proxies(self.api_url))
-        self.session.verify = (
-            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self.transport = Transport(
+            self.api_url,
+            headers={"User-Agent": USER_AGENT, "Content-Type": _FORM_CONTENT_TYPE},
+            timeout=timeout,
+            pool_size=pool_size,
         )
-        self._adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
-        self.session.mount("https://", self._adapter)
-        self.session.mount("http://", self._adapter)
-        self._headers = CaseInsensitiveDict(self.session.headers)
-        self._headers["Content-Type"] = _FORM_CONTENT_TYPE
-        self._urls: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"<ZhenziClient api_url={self.api_url!r} app_id={self.app_id!r}>"
@@ -162,7 +139,7 @@ class ZhenziClient:
         self.close()
 
     def close(self) -> None:
-        self.session.close()
+        self.transport.close()
 
     def send(
         self,
@@ -248,70 +225,40 @@ class ZhenziClient:
         """POST ``fields`` with the credentials.
 
         The form holding the app secret is built inside the call, so no frame of this client
-        holds it in a variable; the frames of requests and urllib3 do, so an error raised in them
-        loses its traceback (and with it those frames) before it goes further: a debug page
-        shows every frame's local variables.
+        holds it in a variable; the transport's frames do, so an error raised there loses its
+        traceback (and with it those frames) before it goes further: a debug page shows every
+        frame's local variables.
         """
         started = time.monotonic()
         try:
-            response = self._adapter.send(
-                self._prepare(path, fields),
-                timeout=self.timeout,
-                verify=self.session.verify,
-                proxies=self.session.proxies,
-            )
-            response.content  # noqa: B018 (read here: a body cut short is a transport error)
-        except requests.RequestException as exc:
-            # requests also keeps the prepared request, whose body holds the app secret, on its
-            # error: drop it before the error becomes our error's __cause__.
-            exc.request = exc.response = None
-            _drop_tracebacks(exc)
-            error = self._transport_error(exc, path)
+            reply = self.transport.post(path, urlencode(self._form(fields)).encode("ascii"))
+        except TransportFailure as failure:
+            _drop_tracebacks(failure)
+            error = self._transport_error(failure, path)
             self._log(path, fields, started, f"{type(error).__name__}: {error}")
-            raise error from exc
-        except Exception as exc:  # not one requests means to raise: a bug, there or here
+            raise error from failure.error
+        except Exception as exc:  # not a network error: a bug, there or here
             _drop_tracebacks(exc)
             raise exc  # not a bare raise: that would leave out this frame too
         try:
-            answer = self._read_answer(response, path)
+            answer = self._read_answer(reply, path)
         except (ZhenziTransportError, ZhenziAPIError) as error:
             self._log(path, fields, started, f"{type(error).__name__}: {error}")
             raise
         self._log(path, fields, started, "code 0")
         return answer
 
-    def _prepare(self, path: str, fields: Mapping[str, str]) -> requests.PreparedRequest:
-        """The POST of ``fields`` with the credentials, for the session's adapter: the session's
-        settings are merged once, in ``__init__``, not by ``Session.request`` on every call (a
-        third of a busy worker's CPU). No redirect is followed, no provider cookie sent back."""
-        prepared = requests.PreparedRequest()
-        prepared.method = "POST"
-        prepared.url = self._url(path)
-        prepared.headers = self._headers.copy()
-        prepared.body = urlencode(self._form(fields)).encode("ascii")
-        prepared.headers["Content-Length"] = str(len(prepared.body))
-        return prepared
-
-    def _url(self, path: str) -> str:
-        """The checked, normalised URL of ``path`` (requests' own preparation, done once)."""
-        url = self._urls.get(path)
-        if url is None:
-            checked = requests.PreparedRequest()
-            checked.prepare_url(self.api_url + path, None)
-            url = self._urls[path] = str(checked.url)
-        return url
-
     def _form(self, fields: Mapping[str, str]) -> dict[str, str]:
         return {"appId": self.app_id, "appSecret": self._app_secret.reveal(), **fields}
 
-    def _read_answer(self, response: requests.Response, path: str) -> ZhenziAnswer:
-        status = response.status_code
+    def _read_answer(self, reply: Reply, path: str) -> ZhenziAnswer:
+        status = reply.status
         if status >= 500:
             raise ZhenziMaybeSentError(
                 f"HTTP {status} from {path}: the provider may have processed the request",
                 endpoint=path,
                 status_code=status,
-                body=self._excerpt(response.content),
+                body=self._excerpt(reply.body),
                 kind="http_maybe_processed",
                 params={"status": status, "path": path},
             )
@@ -321,18 +268,18 @@ class ZhenziClient:
                 f"(check ZHENZI['API_URL'])",
                 endpoint=path,
                 status_code=status,
-                body=self._excerpt(response.content),
+                body=self._excerpt(reply.body),
                 kind="http_refused",
                 params={"status": status, "path": path},
             )
-        answer = self._decode_json(response.content, path)
+        answer = self._decode_json(reply.body, path)
         code = answer.get("code") if isinstance(answer, dict) else None
         if isinstance(code, bool) or not isinstance(code, int):
             raise ZhenziMaybeSentError(
                 f"The answer from {path} has no integer 'code'",
                 endpoint=path,
                 status_code=status,
-                body=self._excerpt(response.content),
+                body=self._excerpt(reply.body),
                 kind="no_code",
                 params={"path": path},
             )
@@ -352,10 +299,10 @@ class ZhenziClient:
                 params={"path": path},
             ) from exc
 
-    def _transport_error(self, exc: requests.RequestException, path: str) -> ZhenziTransportError:
-        detail = self._redact(f"{type(exc).__name__}: {exc}")
+    def _transport_error(self, failure: TransportFailure, path: str) -> ZhenziTransportError:
+        detail = self._redact(str(failure))
         params = {"url": self.api_url + path, "detail": detail}
-        if _definitely_not_sent(exc):
+        if not failure.sent:
             # Every request says "nothing was sent" here; only a send's kind says so to readers.
             sending = path in (SEND_PATH, SEND_TEMPLATE_PATH)
             return ZhenziNotSentError(
@@ -392,23 +339,6 @@ class ZhenziClient:
             outcome,
             (time.monotonic() - started) * 1000,
         )
-
-
-def _definitely_not_sent(exc: requests.RequestException) -> bool:
-    """True only when the request cannot have reached the provider.
-
-    Refused connections, failed DNS look-ups, connect timeouts and certificate failures happen
-    before the request is written. Everything else (read timeouts, resets, TLS errors while reading,
-    broken bodies) may come after the provider processed it.
-    """
-    if isinstance(exc, _NOT_SENT_ERRORS):
-        return True
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    if isinstance(reason, urllib3.exceptions.NewConnectionError):
-        return True
-    if isinstance(reason, urllib3.exceptions.SSLError):
-        return any(isinstance(error, ssl.SSLCertVerificationError) for error in _chain(reason))
-    return False
 
 
 def _drop_tracebacks(error: BaseException) -> None:

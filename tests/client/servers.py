@@ -26,6 +26,9 @@ class Recorder:
         self.status = 200
         self.body: bytes = b'{"code":0,"data":"\xe5\x8f\x91\xe9\x80\x81\xe6\x88\x90\xe5\x8a\x9f"}'
         self.headers: dict[str, str] = {}
+        #: Close each connection after its answer without saying so (a keep-alive timeout).
+        self.hang_up = False
+        self.hung_up = threading.Event()
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,11 +46,17 @@ class Recorder:
                 self.send_header("Content-Length", str(len(recorder.body)))
                 self.end_headers()
                 self.wfile.write(recorder.body)
+                self.close_connection = self.close_connection or recorder.hang_up
 
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def shutdown_request(self, request: socket.socket) -> None:
+                super().shutdown_request(request)
+                recorder.hung_up.set()
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

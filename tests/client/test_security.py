@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
 import ssl
 import subprocess
@@ -9,14 +10,15 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import certifi
 import pytest
-import requests
 
 from django_zhenzi.client import (
     ZhenziClient,
     ZhenziError,
     ZhenziNotSentError,
 )
+from django_zhenzi.client.transport import TransportFailure
 from tests.client.servers import (
     APP_ID,
     APP_SECRET,
@@ -52,7 +54,7 @@ def test_tls_certificates_are_verified(self_signed_server):
     with ZhenziClient(self_signed_server, APP_ID, APP_SECRET) as client:
         with pytest.raises(ZhenziNotSentError) as caught:
             client.balance()
-    assert isinstance(caught.value.__cause__, requests.exceptions.SSLError)
+    assert isinstance(caught.value.__cause__, ssl.SSLCertVerificationError)
 
 
 # --- The secret stays secret ---------------------------------------------------------------------
@@ -89,16 +91,15 @@ def test_secret_never_in_errors_reprs_or_logs(sandbox, recorder, caplog):
 
     assert len(errors) == 10
     client = ZhenziClient(sandbox.url, APP_ID, APP_SECRET)
-    texts = [repr(client), str(vars(client).get("session"))]
+    texts = [repr(client), str(vars(client)), str(vars(client.transport))]
     client.close()
     for error in errors:
         texts += [str(error), repr(error), str(vars(error))]
-        cause = error.__cause__
-        texts += [str(cause), repr(cause)] if cause else []
-        if isinstance(cause, requests.RequestException):
-            # The prepared request (its body holds the secret) is not kept on the cause.
-            assert cause.request is None
-            assert cause.response is None
+        for cause in (error.__cause__, error.__context__):
+            texts += [str(cause), repr(cause), str(vars(cause))] if cause else []
+            if isinstance(cause, (OSError, http.client.HTTPException, TransportFailure)):
+                # The frames that held the request body are forgotten.
+                assert cause.__traceback__ is None
     texts += [record.getMessage() for record in caplog.records]
     assert any("POST /sms/send.do" in text for text in texts)
     assert not [text for text in texts if APP_SECRET in text]
@@ -122,9 +123,10 @@ def test_proxies_and_ca_bundle_come_from_the_environment_once(monkeypatch, tmp_p
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
 
     with ZhenziClient("https://sms.zhenzikj.com", APP_ID, APP_SECRET) as client:
-        assert client.session.proxies["https"] == "http://proxy.example:3128"
-        assert client.session.verify == str(bundle)
-        assert client.session.trust_env is False
+        monkeypatch.delenv("HTTPS_PROXY")
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+        assert client.transport.proxy == "http://proxy.example:3128"
+        assert client.transport.ca_bundle == str(bundle)
 
 
 def test_no_proxy_from_the_environment_is_honoured(monkeypatch):
@@ -134,5 +136,30 @@ def test_no_proxy_from_the_environment_is_honoured(monkeypatch):
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
 
     with ZhenziClient("http://127.0.0.1:8086", APP_ID, APP_SECRET) as client:
-        assert client.session.proxies == {}
-        assert client.session.verify is True
+        assert client.transport.proxy is None
+        assert client.transport.ca_bundle == certifi.where()
+
+
+def test_plain_http_goes_to_the_proxy_with_the_absolute_url(monkeypatch, recorder):
+    monkeypatch.setenv("HTTP_PROXY", recorder.url.replace("http://", "http://squid:p%40ss@"))
+    monkeypatch.setenv("NO_PROXY", "")
+    recorder.answer({"code": 0, "data": 42})
+
+    with ZhenziClient("http://sms.example.invalid/base/", APP_ID, APP_SECRET) as client:
+        assert client.balance() == 42
+
+    request = recorder.requests[0]
+    assert request["path"] == "http://sms.example.invalid/base/account/balance.do"
+    assert request["headers"]["Proxy-Authorization"] == "Basic c3F1aWQ6cEBzcw=="  # squid:p@ss
+
+
+def test_a_proxy_that_refuses_the_tunnel_means_not_sent(monkeypatch, recorder):
+    monkeypatch.setenv("HTTPS_PROXY", recorder.url)  # it answers CONNECT with 501
+    monkeypatch.setenv("NO_PROXY", "")
+
+    with ZhenziClient("https://sms.example.invalid", APP_ID, APP_SECRET) as client:
+        with pytest.raises(ZhenziNotSentError) as caught:
+            client.send("13800138000", "【测试】通知")
+
+    assert "Tunnel connection failed: 501" in str(caught.value)
+    assert recorder.requests == []

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
 from datetime import datetime, timedelta
-
-import urllib3.util.connection
 
 from django_zhenzi import __version__
 from django_zhenzi.client import (
@@ -71,20 +70,17 @@ def test_find_message_unknown_is_none(client):
     assert client.find_message("never-sent") is None
 
 
-def test_many_sends_reuse_one_connection(client, sandbox):
+def test_many_sends_reuse_one_connection(client, sandbox, monkeypatch):
     opened = []
-    original = urllib3.util.connection.create_connection
+    original = socket.create_connection
 
     def counting(*args, **kwargs):
         opened.append(args)
         return original(*args, **kwargs)
 
-    urllib3.util.connection.create_connection = counting
-    try:
-        for index in range(5):
-            client.send("13800138000", "【测试】通知", message_id=f"pool-{index}")
-    finally:
-        urllib3.util.connection.create_connection = original
+    monkeypatch.setattr(socket, "create_connection", counting)
+    for index in range(5):
+        client.send("13800138000", "【测试】通知", message_id=f"pool-{index}")
     assert len(opened) == 1
 
 
