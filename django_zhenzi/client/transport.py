@@ -18,6 +18,7 @@ import select
 import ssl
 import threading
 import urllib.request
+import weakref
 from base64 import b64encode
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -77,15 +78,16 @@ class Transport:
         timeout: float | tuple[float, float] = 10.0,
         pool_size: int = 10,
     ) -> None:
-        self.connect_timeout, self.read_timeout = (
-            timeout if isinstance(timeout, tuple) else (timeout, timeout)
-        )
+        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        self.connect_timeout, self.read_timeout = _seconds(connect), _seconds(read)
         self.pool_size = pool_size
         self.proxy = environment_proxy(base_url)
         self.ca_bundle = environment_ca_bundle()
         self._headers = dict(headers)
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
+        # A worker thread's transport goes with the thread: its kept connections close then.
+        weakref.finalize(self, _close_all, self._idle)
         self._context: ssl.SSLContext | None = None
         self.unusable = ""  # why no request can be made; said by each request's failure
         parts = urlsplit(base_url)
@@ -137,9 +139,9 @@ class Transport:
     def close(self) -> None:
         """Close the idle connections (a later request opens a new one)."""
         with self._lock:
-            idle, self._idle = self._idle, []
-        for connection in idle:
-            connection.close()
+            idle = self._idle[:]
+            self._idle.clear()
+        _close_all(idle)
 
     def _take(self) -> http.client.HTTPConnection:
         while True:
@@ -189,6 +191,22 @@ class Transport:
             except OSError as error:
                 raise TransportFailure(error, sent=False) from None
         return self._context
+
+
+def _close_all(connections: list[http.client.HTTPConnection]) -> None:
+    for connection in connections:
+        connection.close()
+
+
+def _seconds(timeout: object) -> float:
+    """A timeout as seconds, refused here rather than deep in the socket module."""
+    try:
+        seconds = float(timeout)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if not seconds > 0 or isinstance(timeout, bool):
+        raise ValueError(f"A timeout must be a number of seconds above 0, not {timeout!r}")
+    return seconds
 
 
 def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:

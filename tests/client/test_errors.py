@@ -216,3 +216,9 @@ def test_record_given_as_a_json_string_and_odd_time(recorder):
     assert found.number == "13800138000"
     assert found.status == "success"
     assert found.create_time is None
+
+
+@pytest.mark.parametrize("timeout", [0, -1, "ten", None, True, (5, "x"), (0, 5)])
+def test_a_timeout_that_is_not_seconds_is_refused_at_once(timeout):
+    with pytest.raises(ValueError, match="A timeout must be a number of seconds above 0"):
+        ZhenziClient("http://127.0.0.1:8", APP_ID, APP_SECRET, timeout=timeout)

@@ -54,8 +54,8 @@ def api_url_not_a_string(sandbox, settings):
     settings.ZHENZI = {**settings.ZHENZI, "API_URL": None}
 
 
-def timeout_requests_refuses(sandbox, settings):
-    settings.ZHENZI = {**settings.ZHENZI, "TIMEOUT": "ten"}  # a ValueError inside requests
+def timeout_not_seconds(sandbox, settings):
+    settings.ZHENZI = {**settings.ZHENZI, "TIMEOUT": "ten"}  # a ValueError in the transport
 
 
 FAILURES = [
@@ -66,7 +66,7 @@ FAILURES = [
     provider_unreachable,
     no_app_id,
     api_url_not_a_string,
-    timeout_requests_refuses,
+    timeout_not_seconds,
 ]
 
 
@@ -133,11 +133,11 @@ def test_no_frame_of_an_error_holds_the_app_secret(zhenzi, settings, failure):
     assert sys.exc_info() == (None, None, None)
 
 
-def test_the_client_and_its_session_keep_the_secret_out_of_their_repr(zhenzi):
+def test_the_client_and_its_transport_keep_the_secret_out_of_their_repr(zhenzi):
     with ZhenziClient(zhenzi.url, APP_ID, APP_SECRET) as client:
         client.balance()
-        shown = [repr(client), repr(client.session), pprint.pformat(vars(client))]
-        shown += [pprint.pformat(vars(client.session))]
+        shown = [repr(client), repr(client.transport), pprint.pformat(vars(client))]
+        shown += [pprint.pformat(vars(client.transport))]
     assert not [text for text in shown if APP_SECRET in text]
     assert repr(client._app_secret) == "Secret('********')"
     assert client._app_secret.reveal() == APP_SECRET
