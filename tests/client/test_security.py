@@ -163,3 +163,13 @@ def test_a_proxy_that_refuses_the_tunnel_means_not_sent(monkeypatch, recorder):
 
     assert "Tunnel connection failed: 501" in str(caught.value)
     assert recorder.requests == []
+
+
+def test_a_tls_handshake_that_fails_means_not_sent(recorder):
+    https_to_plain_http = recorder.url.replace("http://", "https://")
+    with ZhenziClient(https_to_plain_http, APP_ID, APP_SECRET, timeout=5) as client:
+        with pytest.raises(ZhenziNotSentError) as caught:
+            client.send("13800138000", "【测试】通知")
+
+    assert isinstance(caught.value.__cause__, ssl.SSLError)
+    assert recorder.requests == []

@@ -1,0 +1,172 @@
+"""What one POST to the provider costs in CPU, by HTTP client: the reason the client's transport
+is ``http.client`` (``django_zhenzi/client/transport.py``). Prints figures; asserts nothing.
+
+    .venv/bin/python benchmarks/bench_transport.py [--threads 16] [--requests 150] [--latency 0.02]
+
+``--threads`` threads each send ``--requests`` form POSTs of a message to the sandbox (in its own
+process, answering after ``--latency`` seconds), through:
+
+1. ``ZhenziClient.send`` (the app's client, over ``client.transport``);
+2. a ``requests.Session`` (``session.post``, keep-alive);
+3. the session's adapter given a prepared request, as the client sent until version 0.9 (it
+   skipped ``Session.request``'s merge of the session's settings into each request);
+4. urllib3's connection pool called directly (keep-alive);
+5. ``http.client.HTTPConnection``, one kept per thread, with nothing around it: the floor.
+
+For each: the CPU time of this process (all threads) per request, and requests per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+from urllib.request import Request, urlopen
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+import requests  # noqa: E402
+import urllib3  # noqa: E402
+
+from django_zhenzi.client import ZhenziClient  # noqa: E402
+
+APP_ID = "bench-app"
+APP_SECRET = "bench-secret-value"  # noqa: S105 (the local sandbox's fake credential)
+NUMBER = "13800000000"
+TEXT = "【测试】您的订单已发货"
+FORM = urlencode({"appId": APP_ID, "appSecret": APP_SECRET, "number": NUMBER, "message": TEXT})
+HEADERS = {"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"}
+
+
+def start_sandbox(latency: float) -> tuple[subprocess.Popen[str], str]:
+    sandbox = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "django_zhenzi.sandbox",
+            "--port=0",
+            f"--app-id={APP_ID}",
+            f"--app-secret={APP_SECRET}",
+            "--balance=100000000",
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    found = re.search(r"serving on (\S+)", sandbox.stdout.readline() if sandbox.stdout else "")
+    if not found:
+        sandbox.terminate()
+        raise SystemExit("the sandbox did not start")
+    url = found.group(1)
+    faults = Request(  # noqa: S310 (our own loopback sandbox)
+        f"{url}/_sandbox/faults",
+        data=json.dumps({"latency": latency}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    urlopen(faults, timeout=10).read()  # noqa: S310
+    return sandbox, url
+
+
+def senders(url: str, threads: int) -> dict[str, Callable[[], None]]:
+    """One POST of a message, by each client; each keeps its connections between calls."""
+    client = ZhenziClient(url, APP_ID, APP_SECRET, pool_size=threads)
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=threads)
+    session.mount("http://", adapter)
+    parts = urlsplit(url)
+    pool = urllib3.HTTPConnectionPool(parts.hostname, parts.port, maxsize=threads, retries=False)
+    own = threading.local()
+    body = FORM.encode()
+
+    def through_client() -> None:
+        client.send(NUMBER, TEXT)
+
+    def through_requests() -> None:
+        answer = session.post(f"{url}/sms/send.do", data=body, headers=HEADERS, timeout=10)
+        json.loads(answer.content)
+
+    def through_adapter() -> None:
+        prepared = requests.PreparedRequest()
+        prepared.method, prepared.url, prepared.body = "POST", f"{url}/sms/send.do", body
+        prepared.headers = requests.structures.CaseInsensitiveDict(
+            {**session.headers, **HEADERS, "Content-Length": str(len(body))}
+        )
+        answer = adapter.send(prepared, timeout=10, verify=True, proxies={})
+        json.loads(answer.content)
+
+    def through_urllib3() -> None:
+        answer = pool.urlopen(
+            "POST", "/sms/send.do", body=body, headers=HEADERS, redirect=False, timeout=10
+        )
+        json.loads(answer.data)
+
+    def through_http_client() -> None:
+        connection = getattr(own, "connection", None)
+        if connection is None:
+            connection = own.connection = http.client.HTTPConnection(
+                parts.hostname, parts.port, timeout=10
+            )
+        connection.request("POST", "/sms/send.do", body, HEADERS)
+        json.loads(connection.getresponse().read())
+
+    return {
+        "ZhenziClient.send (http.client transport)": through_client,
+        "requests.Session.post": through_requests,
+        "requests, the session's adapter (the client until 0.9)": through_adapter,
+        "urllib3 HTTPConnectionPool.urlopen": through_urllib3,
+        "http.client alone (the floor)": through_http_client,
+    }
+
+
+def measure(send: Callable[[], None], threads: int, requests_each: int) -> tuple[float, float]:
+    """CPU µs per request (this process, all threads) and requests per second."""
+    send()  # a first connection, outside the figures
+    cpu, started = time.process_time(), time.perf_counter()
+    workers = [
+        threading.Thread(target=lambda: [send() for _ in range(requests_each)])
+        for _ in range(threads)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    count = threads * requests_each
+    return (time.process_time() - cpu) / count * 1e6, count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=150, help="per thread")
+    parser.add_argument("--latency", type=float, default=0.02, help="seconds")
+    args = parser.parse_args()
+    sandbox, url = start_sandbox(args.latency)
+    try:
+        load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+        print(
+            f"{args.threads} threads x {args.requests} POSTs, {args.latency * 1000:g} ms latency; "
+            f"load average {load} on {os.cpu_count()} CPUs"
+        )
+        for name, send in senders(url, args.threads).items():
+            cpu, rate = measure(send, args.threads, args.requests)
+            print(f"  {name}: {cpu:.0f} µs CPU per request, {rate:.0f} requests/s", flush=True)
+        load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+        print(f"load average {load}")
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
