@@ -21,16 +21,12 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
-import re
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
-from urllib.request import Request, urlopen
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -38,44 +34,18 @@ sys.path.insert(0, str(REPO_ROOT))
 import requests  # noqa: E402
 import urllib3  # noqa: E402
 
+from benchmarks.bench_send_queued import (  # noqa: E402
+    APP_ID,
+    APP_SECRET,
+    TEXT,
+    SandboxProcess,
+    print_load,
+)
 from django_zhenzi.client import ZhenziClient  # noqa: E402
 
-APP_ID = "bench-app"
-APP_SECRET = "bench-secret-value"  # noqa: S105 (the local sandbox's fake credential)
 NUMBER = "13800000000"
-TEXT = "【测试】您的订单已发货"
 FORM = urlencode({"appId": APP_ID, "appSecret": APP_SECRET, "number": NUMBER, "message": TEXT})
 HEADERS = {"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"}
-
-
-def start_sandbox(latency: float) -> tuple[subprocess.Popen[str], str]:
-    sandbox = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "django_zhenzi.sandbox",
-            "--port=0",
-            f"--app-id={APP_ID}",
-            f"--app-secret={APP_SECRET}",
-            "--balance=100000000",
-        ],
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    found = re.search(r"serving on (\S+)", sandbox.stdout.readline() if sandbox.stdout else "")
-    if not found:
-        sandbox.terminate()
-        raise SystemExit("the sandbox did not start")
-    url = found.group(1)
-    faults = Request(  # noqa: S310 (our own loopback sandbox)
-        f"{url}/_sandbox/faults",
-        data=json.dumps({"latency": latency}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    urlopen(faults, timeout=10).read()  # noqa: S310
-    return sandbox, url
 
 
 def senders(url: str, threads: int) -> dict[str, Callable[[], None]]:
@@ -151,21 +121,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=150, help="per thread")
     parser.add_argument("--latency", type=float, default=0.02, help="seconds")
     args = parser.parse_args()
-    sandbox, url = start_sandbox(args.latency)
+    sandbox = SandboxProcess(balance=100_000_000)
     try:
-        load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-        print(
-            f"{args.threads} threads x {args.requests} POSTs, {args.latency * 1000:g} ms latency; "
-            f"load average {load} on {os.cpu_count()} CPUs"
-        )
-        for name, send in senders(url, args.threads).items():
+        sandbox.reset(args.latency)
+        print(f"{args.threads} threads x {args.requests} POSTs, {args.latency * 1000:g} ms latency")
+        print_load()
+        for name, send in senders(sandbox.url, args.threads).items():
             cpu, rate = measure(send, args.threads, args.requests)
             print(f"  {name}: {cpu:.0f} µs CPU per request, {rate:.0f} requests/s", flush=True)
-        load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
-        print(f"load average {load}")
+        print_load()
     finally:
-        sandbox.terminate()
-        sandbox.wait(timeout=30)
+        sandbox.stop()
 
 
 if __name__ == "__main__":

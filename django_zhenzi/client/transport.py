@@ -1,9 +1,10 @@
 """The client's HTTP: form POSTs to one API host over kept-alive connections of the standard
 library's ``http.client``. Knows nothing of Django, nor of the API's fields.
 
-Why not requests (the transport until 0.9): a POST through a ``requests`` session cost a worker
-thread about 950 µs of CPU, through urllib3's pool directly 600 µs, through ``http.client`` 320 µs
-(16 threads, 20 ms latency; see benchmarks/README.rst). The protocol itself (status line,
+Why not requests (the transport until 0.9): with 16 threads at 20 ms latency a POST cost 940 µs
+of CPU through requests as the client used it, 662 µs through urllib3's pool directly, and 432 µs
+through this module, against 381 µs for ``http.client`` alone (``benchmarks/bench_transport.py``,
+one run; figures in benchmarks/README.rst). The protocol itself (status line,
 headers, chunked or sized bodies, ``Connection: close``, the proxy's ``CONNECT``) stays the
 standard library's; this module adds the pool, the timeouts, the proxy and CA bundle from the
 environment, and the one distinction the caller needs: whether a failed request can have reached
