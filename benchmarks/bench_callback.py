@@ -10,11 +10,12 @@ a bare Django view that does nothing. Prints figures; asserts nothing about time
    both on the same server with the same clients: Django's test client in this process, one
    request after another; then a threaded WSGI server (Django's, as runserver and live_server use)
    in a process of its own, as a site runs one (this script with ``--serve``, on the same test
-   database), with 1 and ``--clients`` keep-alive ``requests`` sessions in threads of this
-   process: clients and server do not share a GIL. The ratio is the figure to read (target: at
-   least 0.5 with ``--clients``). The server keeps its database connections (``--conn-max-age``,
-   60 s), as a site taking reports at this rate would: with Django's default of 0 every request
-   opens one, which costs more than the callback itself;
+   database), with 1 and ``--clients`` threads of this process sending over kept-alive
+   connections (the app's own ``client.transport``): clients and server do not share a GIL.
+   The ratio is the figure to read (target: at least 0.5 with ``--clients``). The server
+   keeps its database connections (``--conn-max-age``, 60 s), as a site taking reports at this
+   rate would: with Django's default of 0 every request opens one, which costs more than the
+   callback itself;
 3. reports per second against messages per second: the callback taking batches of 100 reports
    (as Tencent Cloud and Yunpian send them) and one report per request, from ``--clients``
    clients to the same server process, against ``zhenzi_send_queued --concurrency 16`` (in this
@@ -46,7 +47,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
@@ -55,7 +56,6 @@ import django
 
 django.setup()
 
-import requests  # noqa: E402
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler  # noqa: E402
 from django.db import DEFAULT_DB_ALIAS, connection, connections  # noqa: E402
@@ -72,6 +72,7 @@ from django.urls import include, path  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
 
+from django_zhenzi.client.transport import Transport  # noqa: E402
 from django_zhenzi.models import Message, Status, StatusReport  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -257,40 +258,42 @@ class NoDelayServer(ThreadedWSGIServer):
 
 
 def http_rate(url: str, count: int, clients: int, message_ids: list[str], batch: int = 1) -> float:
-    """Requests per second to ``url`` from ``clients`` keep-alive sessions; with ``batch`` > 1
-    each request carries that many reports, as a JSON array."""
-    sessions: list[requests.Session] = []
+    """Requests per second to ``url`` from ``clients`` threads sharing keep-alive connections
+    (the app's own ``client.transport``: the clients' CPU per request is a quarter of a
+    ``requests`` session's, left to the server); with ``batch`` > 1 each request carries that
+    many reports, as a JSON array."""
+    parts = urlsplit(url)
+    content_type = FORM if batch == 1 else "application/json"
+    transport = Transport(
+        f"{parts.scheme}://{parts.netloc}",
+        headers={"Content-Type": content_type},
+        timeout=60,
+        pool_size=clients,
+    )
 
     def sender(number: int) -> Callable[[], None]:
-        session = requests.Session()
-        session.trust_env = False  # loopback only, never an environment proxy
-        sessions.append(session)
         positions = iter(range(number, 10**9, clients))
 
-        def body() -> tuple[str, str]:
+        def body() -> bytes:
             if batch == 1:
-                return report_body(message_ids[next(positions) % len(message_ids)]), FORM
+                return report_body(message_ids[next(positions) % len(message_ids)]).encode()
             first = next(positions) * batch
             chunk = [
                 {"messageId": message_ids[(first + n) % len(message_ids)], "status": "DELIVRD"}
                 for n in range(batch)
             ]
-            return json.dumps(chunk), "application/json"
+            return json.dumps(chunk).encode()
 
         def call() -> None:
-            data, content_type = body()
-            with session.post(
-                url, data=data, headers={"Content-Type": content_type}, timeout=60
-            ) as response:
-                assert response.status_code == 200, response.status_code
+            reply = transport.post(parts.path, body())
+            assert reply.status == 200, reply.status
 
         return call
 
     try:
         return rate(count, clients, sender)
     finally:
-        for session in sessions:
-            session.close()
+        transport.close()
 
 
 def serve_until_stdin_closes(conn_max_age: int) -> None:
@@ -382,8 +385,8 @@ def bench_http(
     """Prints callback against bare view; returns the callback's rate with ``clients``."""
     print(
         f"\nDjango's threaded WSGI server (TCP_NODELAY) in its own process (pid "
-        f"{server.process.pid}), keep-alive requests sessions in this one, {count} requests per "
-        f"run, CONN_MAX_AGE {conn_max_age}"
+        f"{server.process.pid}), clients on kept-alive connections in this one, {count} "
+        f"requests per run, CONN_MAX_AGE {conn_max_age}"
     )
     print_load()
 

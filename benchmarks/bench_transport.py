@@ -1,17 +1,19 @@
 """What one POST to the provider costs in CPU, by HTTP client: the reason the client's transport
-is ``http.client`` (``django_zhenzi/client/transport.py``). Prints figures; asserts nothing.
+is HTTP/1.1 of its own (``django_zhenzi/client/transport.py``). Prints figures; asserts nothing.
 
     .venv/bin/python benchmarks/bench_transport.py [--threads 16] [--requests 150] [--latency 0.02]
 
 ``--threads`` threads each send ``--requests`` form POSTs of a message to the sandbox (in its own
 process, answering after ``--latency`` seconds), through:
 
-1. ``ZhenziClient.send`` (the app's client, over ``client.transport``);
+1. ``ZhenziClient.send`` (the app's client, over ``client.transport``: the form built, the input
+   checked, the answer's JSON read, as a worker sends);
 2. a ``requests.Session`` (``session.post``, keep-alive);
 3. the session's adapter given a prepared request, as the client sent until version 0.9 (it
    skipped ``Session.request``'s merge of the session's settings into each request);
 4. urllib3's connection pool called directly (keep-alive);
-5. ``http.client.HTTPConnection``, one kept per thread, with nothing around it: the floor.
+5. ``http.client.HTTPConnection``, one kept per thread, with nothing around it (the client's
+   transport until it wrote its own HTTP/1.1).
 
 For each: the CPU time of this process (all threads) per request, and requests per second.
 """
@@ -91,11 +93,11 @@ def senders(url: str, threads: int) -> dict[str, Callable[[], None]]:
         json.loads(connection.getresponse().read())
 
     return {
-        "ZhenziClient.send (http.client transport)": through_client,
+        "ZhenziClient.send (its own HTTP/1.1)": through_client,
         "requests.Session.post": through_requests,
         "requests, the session's adapter (the client until 0.9)": through_adapter,
         "urllib3 HTTPConnectionPool.urlopen": through_urllib3,
-        "http.client alone (the floor)": through_http_client,
+        "http.client alone, one connection per thread": through_http_client,
     }
 
 

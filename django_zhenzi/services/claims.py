@@ -13,16 +13,22 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import F, Q
 
 from django_zhenzi.conf import zhenzi_settings
 from django_zhenzi.models import MaybeSent, Message, Status
 from django_zhenzi.reasons import ErrorKind, Reason
-from django_zhenzi.services import clock
-from django_zhenzi.services.transitions import announce_failure, move_many, serialized_writes
+from django_zhenzi.services import clock, statements
+from django_zhenzi.services.transitions import (
+    announce_failure,
+    check_move,
+    move_many,
+    serialized_writes,
+)
 
 #: The order senders take due messages in: the most urgent first, then the longest due
 #: (served by the index ``zhenzi_msg_claim_idx``).
@@ -50,10 +56,41 @@ def claim(rows: Q, token: str, *, limit: int, due_only: bool = True) -> list[Mes
     moment = clock.now()
     if due_only:
         rows &= Q(next_attempt_at__lte=moment)
+    using = router.db_for_write(Message)
+    if statements.supports_one_statement(using):
+        return _claim_in_one_statement(rows, token, limit, moment, using)
     with serialized_writes(), transaction.atomic():
         ids = _lock_ids(rows, Status.QUEUED, limit)
         _mark_claimed(ids, token, moment)
     return _claimed(ids, token)
+
+
+def _claim_in_one_statement(
+    rows: Q, token: str, limit: int, moment: datetime, using: str
+) -> list[Message]:
+    """``claim`` on PostgreSQL: the locking SELECT inside the UPDATE that claims what it picks
+    (``statements.claim_queued``): one round trip, the rows read once."""
+    picked = (
+        Message.objects.using(using)
+        .filter(rows, status=Status.QUEUED)
+        .order_by(*CLAIM_ORDER)
+        .values("id")[:limit]
+    )
+    # Locked by hand: the ORM refuses select_for_update() outside a transaction, and this
+    # statement is its own.
+    select, params = picked.query.sql_with_params()
+    lock = connections[using].ops.for_update_sql(skip_locked=True)
+    changes = {
+        "status": Status.SENDING,
+        "status_changed_at": clock.now(),
+        "claim_token": token,
+        "claimed_at": moment,
+    }
+    check_move(Status.QUEUED, Status.SENDING)
+    claimed = statements.claim_queued((f"{select} {lock}", params), changes, using)
+    return sorted(
+        claimed, key=lambda message: (message.priority, message.next_attempt_at, message.pk)
+    )
 
 
 def claim_these(message_ids: Sequence[str], token: str) -> list[Message]:
@@ -102,6 +139,32 @@ def count_due(limit: int) -> int:
     """How many queued messages are due now, counting no further than ``limit``."""
     due = Message.objects.filter(status=Status.QUEUED, next_attempt_at__lte=clock.now())
     return due[:limit].count()
+
+
+@dataclass(frozen=True)
+class QueueLook:
+    """What a worker's pass has to do: ``due`` queued messages (counted no further than
+    asked), claims past CLAIM_TIMEOUT to expire, ``unknown`` messages due to reconcile."""
+
+    due: int
+    stale_claims: bool
+    unknown_due: bool
+
+
+def look_at_queue(due_limit: int) -> QueueLook:
+    """The queue as a worker's pass starts, in one query (``statements.look_at_queue``) where
+    the database has it."""
+    moment = clock.now()
+    stale_before = moment - timedelta(seconds=float(zhenzi_settings.CLAIM_TIMEOUT))
+    using = router.db_for_write(Message)  # where claims are taken, not a replica that lags
+    if statements.supported(using):
+        return QueueLook(*statements.look_at_queue(moment, stale_before, due_limit, using))
+    rows = Message.objects.using(using)
+    return QueueLook(
+        due=count_due(due_limit),
+        stale_claims=rows.filter(status=Status.SENDING, claimed_at__lt=stale_before).exists(),
+        unknown_due=rows.filter(status=Status.UNKNOWN, next_attempt_at__lte=moment).exists(),
+    )
 
 
 def claim_unknown(token: str, limit: int) -> list[Message]:
@@ -192,12 +255,13 @@ class BatchClaim:
         self.token = token
         self.since = min((m.claimed_at for m in messages if m.claimed_at), default=clock.now())
         self.held = {message.pk for message in messages}
+        slack = float(zhenzi_settings.CLAIM_TIMEOUT) - 2 * float(zhenzi_settings.TIMEOUT)
+        self.renew_after = timedelta(seconds=max(slack, 0) / 2)
 
     def holds(self, message: Message) -> bool:
         """Whether this sender may still send ``message`` (renewing the claim when due)."""
         moment = clock.now()
-        slack = float(zhenzi_settings.CLAIM_TIMEOUT) - 2 * float(zhenzi_settings.TIMEOUT)
-        if moment - self.since >= timedelta(seconds=max(slack, 0) / 2):
+        if moment - self.since >= self.renew_after:
             ours = Message.objects.filter(claim_token=self.token, status=Status.SENDING)
             with serialized_writes():
                 ours.update(claimed_at=moment)

@@ -8,6 +8,14 @@ connection from the models' metadata and the connection's own quoting, placehold
 (``get_db_prep_save``) and converters, as the ORM would write and read them. Only the lists of
 placeholders depend on the count.
 
+A worker's pass starts with one look at the queue (``look_at_queue``): how many messages are
+due, whether any claim is stale, whether any ``unknown`` message is due; three ORM queries cost
+it 3.5 ms of CPU, more than the rest of a pass of 25 messages, and found nothing to do in most.
+
+Claiming a batch of queued messages on PostgreSQL is one statement too (``claim_queued``): the
+conditional UPDATE of the rows its locking SELECT picks, returning them whole, instead of the
+SELECT, the UPDATE and a second SELECT for the rows through the ORM.
+
 On PostgreSQL a request with one report is one statement (``store_and_advance``): the lock, the
 move and the INSERT in one, which outside a transaction is its own, so one round trip to the
 database instead of five (BEGIN, SELECT, INSERT, UPDATE, COMMIT).
@@ -30,7 +38,7 @@ from typing import Any
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from django_zhenzi.models import Message, StatusReport
+from django_zhenzi.models import Message, Status, StatusReport
 
 #: The report's columns, in the order of the INSERT's values.
 REPORT_FIELDS = tuple(
@@ -71,6 +79,7 @@ class Statements:
     advance_from: str  # after the ids: " AND status IN "
     order_by_pk: str  # " ORDER BY id"
     store_and_advance: str | None  # one report, all three in one statement (PostgreSQL only)
+    look: str  # a worker pass's look at the queue (``look_at_queue``)
 
 
 _built: weakref.WeakKeyDictionary[BaseDatabaseWrapper, Statements] = weakref.WeakKeyDictionary()
@@ -142,6 +151,14 @@ def build(connection: BaseDatabaseWrapper) -> Statements:
     together = None
     if connection.vendor == "postgresql":
         together = one_statement(connection, f"{select}= %s{lock_suffix}", assignments)
+    next_attempt_at = column(Message, "next_attempt_at")
+    look = (
+        f"SELECT (SELECT COUNT(*) FROM (SELECT 1 AS one FROM {message_table} "  # noqa: S608
+        f"WHERE {status} = %s AND {next_attempt_at} <= %s LIMIT %s) AS due), "
+        f"EXISTS (SELECT 1 FROM {message_table} "
+        f"WHERE {status} = %s AND {column(Message, 'claimed_at')} < %s), "
+        f"EXISTS (SELECT 1 FROM {message_table} WHERE {status} = %s AND {next_attempt_at} <= %s)"
+    )
     return Statements(
         lock_prefix=f"{select}IN ",
         lock_suffix=lock_suffix,
@@ -153,6 +170,7 @@ def build(connection: BaseDatabaseWrapper) -> Statements:
         advance_from=f" AND {status} IN ",
         order_by_pk=f" ORDER BY {quote(Message._meta.pk.column)}",
         store_and_advance=together,
+        look=look,
     )
 
 
@@ -319,3 +337,50 @@ def store_and_advance(
     report._state.adding = False
     report._state.db = using
     return (None if row[0] is None else message_from_row(row, using)), moved
+
+
+def claim_queued(
+    picked: tuple[str, Sequence[Any]],
+    changes: dict[str, Any],
+    using: str,
+) -> list[Message]:
+    """PostgreSQL: the queued rows the locking SELECT ``picked`` (its SQL and parameters, ids
+    only) gives, moved to ``changes`` in one UPDATE and returned as it left them (in no order).
+    ``attempts`` counts one more. Only the rows still queued move: the SELECT skips rows others
+    hold, so a row it returns is still queued here."""
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    attempts = quote(Message._meta.get_field("attempts").column)
+    assignments = [f"{attempts} = {attempts} + 1"]
+    values = []
+    for name, value in changes.items():
+        field = Message._meta.get_field(name)
+        assignments.append(f"{quote(field.column)} = %s")
+        values.append(field.get_db_prep_save(value, connection))
+    select, params = picked
+    sql = (
+        f"UPDATE {quote(Message._meta.db_table)} SET {', '.join(assignments)} "  # noqa: S608
+        f"WHERE {quote(Message._meta.pk.column)} IN ({select}) "
+        f"RETURNING {', '.join(quote(field.column) for field in MESSAGE_FIELDS)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, *params])
+        rows = cursor.fetchall()
+    return [message_from_row(row, using) for row in rows]
+
+
+def look_at_queue(
+    moment: datetime, stale_before: datetime, due_limit: int, using: str
+) -> tuple[int, bool, bool]:
+    """In one statement: how many queued messages are due at ``moment`` (counted no further
+    than ``due_limit``), whether any is ``sending`` under a claim taken before
+    ``stale_before``, and whether any ``unknown`` one is due."""
+    connection = connections[using]
+    field = Message._meta.get_field("next_attempt_at")
+    now = field.get_db_prep_value(moment, connection)
+    stale = field.get_db_prep_value(stale_before, connection)
+    parameters = [Status.QUEUED, now, due_limit, Status.SENDING, stale, Status.UNKNOWN, now]
+    with connection.cursor() as cursor:
+        cursor.execute(statements(connection).look, parameters)
+        due, stale_claims, unknown_due = cursor.fetchone()
+    return int(due), bool(stale_claims), bool(unknown_due)

@@ -18,6 +18,7 @@ from django_zhenzi.services.claims import (
     claim_unknown,
     count_due,
     expire_stale_claims,
+    look_at_queue,
     new_claim_token,
 )
 from django_zhenzi.services.dispatch import PassResult, send_batch
@@ -33,17 +34,19 @@ ACCOUNT_ERROR_PAUSE = 60.0
 MAX_FAILURE_WAIT = 30.0
 
 
-def fair_share(batch_size: int, peers: int) -> int:
+def fair_share(batch_size: int, peers: int, due: int | None = None) -> int:
     """How many due messages one of ``peers`` worker threads claims: ``batch_size``, or less
     once the due messages would not give every thread a full batch.
 
     A thread sends its batch one message after another, so a short queue taken in full batches
     by a few threads would leave the others idle while those few send the tail (2,000 messages
     in batches of 100 for 16 threads: 12 batches sent in parallel, then 4 more, alone).
+    ``due`` is the count of due messages when the caller has it (up to ``batch_size * peers``).
     """
     if peers <= 1:
         return batch_size
-    due = count_due(batch_size * peers)
+    if due is None:
+        due = count_due(batch_size * peers)
     return max(1, min(batch_size, math.ceil(due / peers)))
 
 
@@ -51,16 +54,23 @@ def work_batch(
     *, batch_size: int = 100, stop: threading.Event | None = None, peers: int = 1
 ) -> PassResult:
     """One step of one worker: expire stale claims, reconcile a batch of ``unknown`` messages,
-    then claim and send a batch of due ones (its ``fair_share`` among ``peers`` threads)."""
+    then claim and send a batch of due ones (its ``fair_share`` among ``peers`` threads). One
+    look at the queue first says which of these there is something to do for."""
     get_backend()  # a broken BACKEND setting raises here, before anything is claimed
-    result = PassResult(expired_claims=expire_stale_claims())
+    look = look_at_queue(batch_size * max(peers, 1))
+    result = PassResult(expired_claims=expire_stale_claims() if look.stale_claims else 0)
     token = new_claim_token()
-    for message in claim_unknown(token, batch_size):
-        if stop is not None and stop.is_set():
-            break
-        reconcile(message, token)
-        result.reconciled += 1
-    sending = send_batch(claim_due(token, fair_share(batch_size, peers)), token, stop=stop)
+    if look.unknown_due or result.expired_claims:
+        for message in claim_unknown(token, batch_size):
+            if stop is not None and stop.is_set():
+                break
+            reconcile(message, token)
+            result.reconciled += 1
+    if not look.due and not result.reconciled:
+        return result
+    # Counted again if the queue looked empty: reconciliation may have queued messages again.
+    share = fair_share(batch_size, peers, look.due or None)
+    sending = send_batch(claim_due(token, share), token, stop=stop)
     result.add(sending)
     result.paused = sending.paused
     return result

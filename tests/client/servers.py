@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -85,3 +87,49 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+class RawServer:
+    """A TCP server that answers each request with the next of ``answers``: raw bytes, written
+    as given (a list of pieces is written piece by piece), then the connection closed if the
+    answer says so. It counts connections and records each request's head."""
+
+    def __init__(self, answers: list[tuple[bytes | list[bytes], bool]]) -> None:
+        self.answers = list(answers)
+        self.heads: list[bytes] = []
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection, connection.makefile("rb") as reader:
+            while self.answers:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    line = reader.readline()
+                    if not line:
+                        return
+                    head += line
+                self.heads.append(head)
+                length = re.search(rb"Content-Length: (\d+)", head)
+                reader.read(int(length.group(1)) if length else 0)
+                answer, close = self.answers.pop(0)
+                for piece in [answer] if isinstance(answer, bytes) else answer:
+                    connection.sendall(piece)
+                    time.sleep(0.01)
+                if close:
+                    return
+
+    def close(self) -> None:
+        self.listener.close()

@@ -296,7 +296,7 @@ def test_successes_of_a_batch_are_recorded_in_bulk(sandbox, settings, received_s
     sent_updates = [
         q["sql"]
         for q in captured.captured_queries
-        if q["sql"].startswith("UPDATE") and "sent" in q["sql"]
+        if q["sql"].startswith("UPDATE") and "= 'sent'" in q["sql"]
     ]
     assert len(sent_updates) == 1
     statements = [q for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]

@@ -153,3 +153,72 @@ def test_a_replay_moves_nothing_in_one_statement_on_postgresql_else_two(
     assert kinds == (["WITH"] if one_statement else ["SELECT", "INSERT"])
     assert Message.objects.get(pk=message.pk).status == Status.DELIVERED
     assert received_signals == []
+
+
+# --- Claims and the worker's look at the queue ----------------------------------------------------
+
+
+def queued(clock, seconds: float = 0, **fields) -> Message:
+    moment = clock.moment + timedelta(seconds=seconds)
+    return rich_message(clock, status=Status.QUEUED, next_attempt_at=moment, **fields)
+
+
+def statement_kinds(captured: CaptureQueriesContext) -> list[str]:
+    return [
+        query["sql"].split()[0]
+        for query in captured.captured_queries
+        if not query["sql"].startswith(TRANSACTION_CONTROL)
+    ]
+
+
+def test_a_claimed_message_is_its_row_as_claimed(path, clock):
+    message = queued(clock, -5)
+
+    (claimed,) = services.claim_due("host:1:token", 10)
+
+    assert row(claimed) == row(Message.objects.get(pk=message.pk))
+    assert (claimed.status, claimed.claim_token) == (Status.SENDING, "host:1:token")
+    assert (claimed.attempts, claimed.claimed_at) == (3, clock.moment)
+    assert claimed.status_changed_at == clock.moment
+
+
+def test_a_claim_is_one_statement_on_postgresql_else_three(path, clock):
+    queued(clock, -5)
+
+    with CaptureQueriesContext(connection) as captured:
+        assert len(services.claim_due("host:1:token", 10)) == 1
+
+    one_statement = path == "written" and connection.vendor == "postgresql"
+    assert statement_kinds(captured) == (
+        ["UPDATE"] if one_statement else ["SELECT", "UPDATE", "SELECT"]
+    )
+
+
+def test_a_claim_takes_the_most_urgent_then_the_longest_due_and_leaves_the_rest(path, clock):
+    later = queued(clock, -1, priority=5)
+    urgent = queued(clock, -1, priority=0)
+    older = queued(clock, -9, priority=5)
+    queued(clock, -20, priority=9)  # due longest, but the least urgent
+    queued(clock, +60, priority=0)  # not due
+
+    claimed = services.claim_due("host:1:token", 3)
+
+    assert [m.pk for m in claimed] == [urgent.pk, older.pk, later.pk]
+    assert Message.objects.filter(status=Status.QUEUED).count() == 2
+
+
+def test_the_look_at_the_queue_sees_due_stale_and_unknown_messages(path, clock, settings):
+    settings.ZHENZI = {**settings.ZHENZI, "CLAIM_TIMEOUT": 60}
+    assert services.claims.look_at_queue(10) == services.claims.QueueLook(0, False, False)
+    for _ in range(3):
+        queued(clock, -1)
+    queued(clock, +30)  # not due yet
+    rich_message(clock, status=Status.SENDING, claimed_at=clock.moment - timedelta(seconds=59))
+    rich_message(clock, status=Status.UNKNOWN, next_attempt_at=clock.moment + timedelta(seconds=1))
+
+    with CaptureQueriesContext(connection) as captured:
+        assert services.claims.look_at_queue(2) == services.claims.QueueLook(2, False, False)
+    assert len(captured.captured_queries) == (1 if path == "written" else 3)
+
+    clock.move(1.5)
+    assert services.claims.look_at_queue(10) == services.claims.QueueLook(3, True, True)

@@ -71,3 +71,22 @@ def test_a_worker_run_costs_at_most_three_queries_per_sent_message(sandbox, sett
     statements = [q for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
     assert len(statements) <= QUERIES_PER_MESSAGE * result.sent
     assert len(statements) <= 30  # claims and bulk updates per batch: none per message
+
+
+def test_a_pass_over_an_empty_queue_is_one_query(locmem):
+    with CaptureQueriesContext(connection) as captured:
+        result = services.work_batch(batch_size=10, peers=4)
+
+    assert (result.claimed, result.expired_claims, result.reconciled) == (0, 0, 0)
+    assert len(captured.captured_queries) == 1
+
+
+def test_a_stale_claim_is_expired_and_reconciled_in_the_same_pass(locmem, clock):
+    (message,) = queue_messages(1)
+    Message.objects.update(status=Status.SENDING, claim_token="dead", claimed_at=clock.moment)
+
+    clock.move(301)  # past CLAIM_TIMEOUT
+    result = services.work_batch(batch_size=10, peers=4)
+
+    assert (result.expired_claims, result.reconciled) == (1, 1)
+    assert Message.objects.get(pk=message.pk).status != Status.SENDING
