@@ -28,6 +28,7 @@ field a receiver reads would be one more query, inside the transaction that hold
 
 from __future__ import annotations
 
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -70,6 +71,7 @@ class Statements:
     ends where a list of placeholders follows."""
 
     lock_prefix: str  # the messages' rows by messageId: "... WHERE message_id IN "
+    lock_prefix_lean: str  # the same, selecting only ``LEAN_FIELDS``
     lock_suffix: str  # FOR UPDATE, when the database has it
     insert_prefix: str  # "INSERT INTO ... VALUES "
     insert_row: str  # one report's placeholders, "(%s, ...)"
@@ -79,6 +81,7 @@ class Statements:
     advance_from: str  # after the ids: " AND status IN "
     order_by_pk: str  # " ORDER BY id"
     store_and_advance: str | None  # one report, all three in one statement (PostgreSQL only)
+    store_and_advance_lean: str | None  # the same, returning only ``LEAN_FIELDS``
     look: str  # a worker pass's look at the queue (``look_at_queue``)
 
 
@@ -148,9 +151,10 @@ def build(connection: BaseDatabaseWrapper) -> Statements:
         f"{column(Message, 'maybe_sent')} = %s"
     )
     advance = f"UPDATE {message_table} SET {assignments} WHERE {column(Message, 'id')} IN "  # noqa: S608
-    together = None
+    together = lean = None
     if connection.vendor == "postgresql":
-        together = one_statement(connection, f"{select}= %s{lock_suffix}", assignments)
+        together = one_statement(connection, MESSAGE_FIELDS)
+        lean = one_statement(connection, LEAN_FIELDS)
     next_attempt_at = column(Message, "next_attempt_at")
     look = (
         f"SELECT (SELECT COUNT(*) FROM (SELECT 1 AS one FROM {message_table} "  # noqa: S608
@@ -161,6 +165,10 @@ def build(connection: BaseDatabaseWrapper) -> Statements:
     )
     return Statements(
         lock_prefix=f"{select}IN ",
+        lock_prefix_lean=(
+            f"SELECT {', '.join(quote(field.column) for field in LEAN_FIELDS)} "  # noqa: S608
+            f"FROM {message_table} WHERE {column(Message, 'message_id')} IN "
+        ),
         lock_suffix=lock_suffix,
         insert_prefix=insert_prefix,
         insert_row=placeholders(len(REPORT_FIELDS)),
@@ -170,49 +178,105 @@ def build(connection: BaseDatabaseWrapper) -> Statements:
         advance_from=f" AND {status} IN ",
         order_by_pk=f" ORDER BY {quote(Message._meta.pk.column)}",
         store_and_advance=together,
+        store_and_advance_lean=lean,
         look=look,
     )
 
 
-def one_statement(connection: BaseDatabaseWrapper, lock: str, assignments: str) -> str:
-    """PostgreSQL: the locked SELECT, the conditional move and the INSERT as one statement.
+#: The few columns of a message the one-statement store returns when no receiver of
+#: ``status_changed`` or ``message_sent`` would be given the message (``lean``).
+LEAN_FIELDS = tuple(
+    Message._meta.get_field(name) for name in ("id", "message_id", "status", "content_masked")
+)
+
+#: The values of ``store_and_advance``'s statement, each given once (``given``), in order.
+GIVEN = (
+    ("message_id", "text"),
+    ("status", "text"),
+    ("raw_status", "text"),
+    ("moment", "timestamptz"),
+    ("number", "text"),
+    ("source", "text"),
+    ("masked", "jsonb"),
+    ("payload", "jsonb"),
+)
+
+
+def one_statement(connection: BaseDatabaseWrapper, returned: Sequence[Any]) -> str:
+    """PostgreSQL: the locked SELECT, the conditional move and the INSERT as one statement,
+    returning the report's primary key, whether the message moved, and the message's
+    ``returned`` columns as they were before the move (NULLs for an orphan).
 
     The row is locked first (``target``, read once), so its status is the latest committed one
     even when a concurrent report has just moved it: the move is decided on it and the signals
     report it as the old status. The move and the INSERT read ``target``, so they run after it;
     an unknown messageId leaves ``target`` empty, and the report is stored as an orphan.
-    Parameters: the messageId; the move's status, provider status, time, time again, the
-    cleared maybe_sent, and the array of statuses it may move from; the report's values with
-    its payload twice (masked, then as received; the message's ``content_masked`` chooses).
+    Each value is a parameter once (``given``, in ``GIVEN`` order; the payload twice, masked
+    and as received, the message's ``content_masked`` choosing): client-side binding adapts
+    every parameter on every call, about 10 µs each. The statuses it may move from are written
+    in (``{below}``, see ``with_statuses``), not adapted as an array on every call.
     """
     quote = connection.ops.quote_name
+
+    def column(model: Any, name: str) -> str:
+        return quote(model._meta.get_field(name).column)
+
     message_table = quote(Message._meta.db_table)
     message_pk = quote(Message._meta.pk.column)
-    status = quote(Message._meta.get_field("status").column)
-    masked = quote(Message._meta.get_field("content_masked").column)
-    report_values = [
-        f"target.{message_pk}"
-        if field.name == "message"
-        else f"CASE WHEN target.{masked} THEN %s ELSE %s END"
-        if field.name == "payload"
-        else "%s"
-        for field in REPORT_FIELDS
-    ]
+    status = column(Message, "status")
+    sent_at = column(Message, "sent_at")
+    report_values = {
+        "message": f"target.{message_pk}",
+        "reported_message_id": "given.message_id",
+        "number": "given.number",
+        "status": "given.status",
+        "raw_status": "given.raw_status",
+        "source": "given.source",
+        "payload": f"CASE WHEN target.{column(Message, 'content_masked')} "
+        "THEN given.masked ELSE given.payload END",
+        "received_at": "given.moment",
+    }
     report_table = quote(StatusReport._meta.db_table)
     report_pk = quote(StatusReport._meta.pk.column)
-    columns = ", ".join(f"target.{quote(field.column)}" for field in MESSAGE_FIELDS)
+    read = {*returned, *LEAN_FIELDS}
+    locked = ", ".join(quote(field.column) for field in MESSAGE_FIELDS if field in read)
+    given = ", ".join(f"%s::{kind} AS {name}" for name, kind in GIVEN)
     return (
-        f"WITH target AS ({lock}), "  # noqa: S608 (names from the models, values as parameters)
-        f"moved AS (UPDATE {message_table} SET {assignments} FROM target "
+        f"WITH given AS (SELECT {given}), "  # noqa: S608 (names from the models, values as parameters)
+        f"target AS (SELECT {locked} FROM {message_table} "
+        f"WHERE {column(Message, 'message_id')} = (SELECT message_id FROM given) FOR UPDATE), "
+        f"moved AS (UPDATE {message_table} SET {status} = given.status, "
+        f"{column(Message, 'provider_status')} = given.raw_status, "
+        f"{column(Message, 'status_changed_at')} = given.moment, "
+        f"{sent_at} = COALESCE({message_table}.{sent_at}, given.moment), "
+        f"{column(Message, 'maybe_sent')} = '' FROM target, given "
         f"WHERE {message_table}.{message_pk} = target.{message_pk} "
-        f"AND target.{status} = ANY(%s) RETURNING {message_table}.{message_pk}), "
+        f"AND target.{status} IN {{below}} RETURNING {message_table}.{message_pk}), "
         f"stored AS (INSERT INTO {report_table} "
         f"({', '.join(quote(field.column) for field in REPORT_FIELDS)}) "
-        f"SELECT {', '.join(report_values)} FROM (VALUES (1)) AS one LEFT JOIN target ON TRUE "
-        f"RETURNING {report_table}.{report_pk}) "
-        f"SELECT stored.{report_pk}, EXISTS (SELECT 1 FROM moved), {columns} "
+        f"SELECT {', '.join(report_values[field.name] for field in REPORT_FIELDS)} "
+        f"FROM given LEFT JOIN target ON TRUE RETURNING {report_table}.{report_pk}) "
+        f"SELECT stored.{report_pk}, EXISTS (SELECT 1 FROM moved), "
+        f"{', '.join(f'target.{quote(field.column)}' for field in returned)} "
         "FROM stored LEFT JOIN target ON TRUE"
     )
+
+
+_written_statuses: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+def with_statuses(sql: str, statuses: Sequence[str]) -> str:
+    """``sql`` with ``{below}`` written as the list of ``statuses`` (``IN (...)``; a condition
+    that is never true for none). The statuses are the app's own names, checked to be only
+    lower-case letters and underscores, so they are written as literals; cached."""
+    key = (sql, tuple(statuses))
+    written = _written_statuses.get(key)
+    if written is None:
+        if not all(re.fullmatch("[a-z_]+", status) for status in statuses):
+            raise ValueError(f"Not a status name: {statuses!r}")
+        listed = ", ".join(f"'{status}'" for status in statuses) or "NULL"
+        written = _written_statuses.setdefault(key, sql.replace("{below}", f"({listed})"))
+    return written
 
 
 def placeholders(count: int) -> str:
@@ -224,22 +288,27 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def locked_messages(message_ids: Sequence[str], using: str) -> list[Message]:
+def locked_messages(message_ids: Sequence[str], using: str, *, whole: bool = True) -> list[Message]:
     """The messages with ``message_ids``, their rows locked until the transaction ends (no lock
     on SQLite, which has one writer at a time anyway), in primary key order: two transactions
-    locking some of the same rows cannot deadlock."""
+    locking some of the same rows cannot deadlock. Unless ``whole``, each has only
+    ``LEAN_FIELDS`` (its other fields would be loaded from the database when read)."""
     connection = connections[using]
     prepared = statements(connection)
     size = connection.features.max_query_params or len(message_ids)
     found = []
     with connection.cursor() as cursor:
         for chunk in chunks(message_ids, size):
-            sql = prepared.lock_prefix + placeholders(len(chunk))
+            prefix = prepared.lock_prefix if whole else prepared.lock_prefix_lean
+            sql = prefix + placeholders(len(chunk))
             if len(chunk) > 1:
                 sql += prepared.order_by_pk
             cursor.execute(sql + prepared.lock_suffix, chunk)
             found.extend(cursor.fetchall())
-    return [message_from_row(row, using) for row in found]
+    if whole:
+        return [message_from_row(row, using) for row in found]
+    names = [field.attname for field in LEAN_FIELDS]
+    return [Message.from_db(using, names, row) for row in found]
 
 
 def message_from_row(row: Sequence[Any], using: str) -> Message:
@@ -311,32 +380,45 @@ def advance_rows(
 
 
 def store_and_advance(
-    report: StatusReport, masked_payload: Any, below: Sequence[str], using: str
+    report: StatusReport,
+    masked_payload: Any,
+    below: Sequence[str],
+    using: str,
+    *,
+    whole: bool = True,
 ) -> tuple[Message | None, bool]:
     """INSERT ``report`` (unsaved, its message not looked up) and move its message to the
     report's status if it is in one of ``below``, in one statement: outside a transaction it
     is its own, with no BEGIN or COMMIT to wait for. Gives ``report`` its primary key; returns
-    the message as it was before the move (None for an orphan) and whether it moved."""
+    the message as it was before the move (None for an orphan) and whether it moved. Unless
+    ``whole``, the message has only ``LEAN_FIELDS`` (for callers that give it to no receiver;
+    its other fields would be loaded from the database when read)."""
     connection = connections[using]
-    when = Message._meta.get_field("status_changed_at").get_db_prep_save(
-        report.received_at, connection
-    )
-    report_values = []
-    for field in REPORT_FIELDS:
-        if field.name == "payload":
-            report_values.append(field.get_db_prep_save(masked_payload, connection))
-        if field.name != "message":
-            report_values.append(field.get_db_prep_save(getattr(report, field.attname), connection))
-    move = [report.status, report.raw_status, when, when, "", list(below)]
+    payload = StatusReport._meta.get_field("payload")
+    given = {
+        "message_id": report.reported_message_id,
+        "status": report.status,
+        "raw_status": report.raw_status,
+        "moment": StatusReport._meta.get_field("received_at").get_db_prep_save(
+            report.received_at, connection
+        ),
+        "number": report.number,
+        "source": report.source,
+        "masked": payload.get_db_prep_save(masked_payload, connection),
+        "payload": payload.get_db_prep_save(report.payload, connection),
+    }
+    prepared = statements(connection)
+    sql = prepared.store_and_advance if whole else prepared.store_and_advance_lean
     with connection.cursor() as cursor:
-        cursor.execute(
-            statements(connection).store_and_advance,
-            [report.reported_message_id, *move, *report_values],
-        )
+        cursor.execute(with_statuses(sql, below), [given[name] for name, _ in GIVEN])
         report.pk, moved, *row = cursor.fetchone()
     report._state.adding = False
     report._state.db = using
-    return (None if row[0] is None else message_from_row(row, using)), moved
+    if row[0] is None:
+        return None, moved
+    if whole:
+        return message_from_row(row, using), moved
+    return Message.from_db(using, [field.attname for field in LEAN_FIELDS], row), moved
 
 
 def claim_queued(

@@ -222,3 +222,22 @@ def test_the_look_at_the_queue_sees_due_stale_and_unknown_messages(path, clock, 
 
     clock.move(1.5)
     assert services.claims.look_at_queue(10) == services.claims.QueueLook(3, True, True)
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_with_no_receiver_connected_only_the_columns_needed_are_read(path, clock, count):
+    messages = [rich_message(clock) for _ in range(count)]
+
+    reports = services.apply_reports(
+        [services.ReportData(message.message_id, "DELIVRD") for message in messages]
+    )
+
+    for report, message in zip(reports, messages, strict=True):
+        deferred = report.message.get_deferred_fields()
+        if path == "written":
+            assert {"text", "template_params", "sent_at"} <= deferred
+            assert "status" not in deferred and "content_masked" not in deferred
+        else:
+            assert deferred == set()
+        assert (report.message.pk, report.message.status) == (message.pk, Status.DELIVERED)
+        assert report.message.text == message.text  # loaded when read
