@@ -342,7 +342,7 @@ def bench_queries(args: argparse.Namespace, sandbox: SandboxProcess) -> None:
 
     per_message = sum(counter.per_message.values())
     per_batch = sum(counter.per_batch.values())
-    batches = counter.per_batch["expire_stale_claims"]
+    batches = counter.per_batch["look_at_queue"]  # each pass starts with one look
     print(f"  total queries: {per_message + per_batch}")
     print(
         f"  claim queries: {per_batch} in {batches} worker passes ("

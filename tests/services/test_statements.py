@@ -241,3 +241,27 @@ def test_with_no_receiver_connected_only_the_columns_needed_are_read(path, clock
             assert deferred == set()
         assert (report.message.pk, report.message.status) == (message.pk, Status.DELIVERED)
         assert report.message.text == message.text  # loaded when read
+
+
+def test_a_batch_of_reports_is_one_insert_each_row_in_its_place(path, clock):
+    messages = [rich_message(clock) for _ in range(20)]
+    payloads = [
+        {"messageId": m.message_id, "n": n, "nested": {"k": [n, "发"]}}
+        for n, m in enumerate(messages)
+    ]
+    given = [
+        services.ReportData(message.message_id, "DELIVRD", f"1380013{n:04d}", payload)
+        for n, (message, payload) in enumerate(zip(messages, payloads, strict=True))
+    ]
+
+    with CaptureQueriesContext(connection) as captured:
+        reports = services.apply_reports([*given, services.ReportData("nobody", "UNDELIV")])
+
+    assert statement_kinds(captured).count("INSERT") == 1
+    for n, (report, message) in enumerate(zip(reports, messages, strict=False)):
+        stored = StatusReport.objects.get(pk=report.pk)
+        assert (stored.message_id, stored.number) == (message.pk, f"1380013{n:04d}")
+        assert (stored.payload, stored.received_at) == (payloads[n], clock.moment)
+        assert (stored.status, stored.raw_status) == (Status.DELIVERED, "DELIVRD")
+    orphan = StatusReport.objects.get(pk=reports[-1].pk)
+    assert (orphan.message_id, orphan.status) == (None, Status.UNDELIVERED)
