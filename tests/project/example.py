@@ -96,6 +96,7 @@ def example_env(**variables: str) -> dict[str, str]:
     environment.update(dict.fromkeys(env_example_variables(), ""))
     environment.update(variables)
     environment["PYTHONUNBUFFERED"] = "1"
+    environment["PYTHONFAULTHANDLER"] = "1"  # a hung demo's stacks, see stop_demo
     return environment
 
 
@@ -209,14 +210,22 @@ def wait_until_answering(server: DemoServer) -> None:
 
 
 def stop_demo(server: DemoServer) -> None:
-    """SIGINT, as Ctrl-C; a demo that has not stopped within DEMO_STOP_TIMEOUT is killed with
-    every process it started (a Celery worker left running would take later tests' tasks from
-    the shared broker)."""
+    """SIGINT, as Ctrl-C; SIGTERM (which the demo takes the same way) when this process ignores
+    SIGINT, as a shell's background job does: the demo inherits that, and SIGINT would do
+    nothing. A demo that has not stopped within DEMO_STOP_TIMEOUT is killed with every process
+    it started (a Celery worker left running would take later tests' tasks from the shared
+    broker)."""
     if server.process.poll() is None:
-        server.process.send_signal(signal.SIGINT)
+        ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        server.process.send_signal(signal.SIGTERM if ignored else signal.SIGINT)
         try:
             server.process.wait(timeout=DEMO_STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
+            # SIGABRT first: faulthandler (PYTHONFAULTHANDLER) writes every thread's stack
+            # into the demo's log, which the failing test shows.
+            server.process.send_signal(signal.SIGABRT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.process.wait(timeout=5)
             os.killpg(server.process.pid, signal.SIGKILL)
             server.process.wait(timeout=DEMO_STOP_TIMEOUT)
             return
