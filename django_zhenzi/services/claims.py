@@ -88,9 +88,7 @@ def _claim_in_one_statement(
     }
     check_move(Status.QUEUED, Status.SENDING)
     claimed = statements.claim_queued((f"{select} {lock}", params), changes, using)
-    return sorted(
-        claimed, key=lambda message: (message.priority, message.next_attempt_at, message.pk)
-    )
+    return sorted(claimed, key=lambda message: tuple(getattr(message, f) for f in CLAIM_ORDER))
 
 
 def claim_these(message_ids: Sequence[str], token: str) -> list[Message]:
@@ -131,6 +129,11 @@ def _claimed(ids: list[int], token: str) -> list[Message]:
     return list(claimed.order_by(*CLAIM_ORDER))
 
 
+def claim_cutoff(moment: datetime) -> datetime:
+    """Claims taken before this, at ``moment``, are past CLAIM_TIMEOUT: a dead sender's."""
+    return moment - timedelta(seconds=float(zhenzi_settings.CLAIM_TIMEOUT))
+
+
 def claim_due(token: str, limit: int) -> list[Message]:
     return claim(Q(), token, limit=limit)
 
@@ -155,7 +158,7 @@ def look_at_queue(due_limit: int) -> QueueLook:
     """The queue as a worker's pass starts, in one query (``statements.look_at_queue``) where
     the database has it."""
     moment = clock.now()
-    stale_before = moment - timedelta(seconds=float(zhenzi_settings.CLAIM_TIMEOUT))
+    stale_before = claim_cutoff(moment)
     using = router.db_for_write(Message)  # where claims are taken, not a replica that lags
     if statements.supported(using):
         return QueueLook(*statements.look_at_queue(moment, stale_before, due_limit, using))
@@ -207,7 +210,7 @@ def expire_stale_claims() -> int:
     ``unknown``, to be reconciled now. A message sent through a caller's backend fails instead,
     marked ``maybe_sent``: only that backend could say whether it arrived."""
     moment = clock.now()
-    cutoff = moment - timedelta(seconds=float(zhenzi_settings.CLAIM_TIMEOUT))
+    cutoff = claim_cutoff(moment)
     stale = Message.objects.filter(status=Status.SENDING, claimed_at__lt=cutoff)
     rows = list(stale.values_list("id", "external_backend")[:1000])
     if not rows:
