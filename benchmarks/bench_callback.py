@@ -2,6 +2,7 @@
 a bare Django view that does nothing. Prints figures; asserts nothing about time.
 
     .venv/bin/python benchmarks/bench_callback.py [--reports 500] [--requests 1000] [--clients 20]
+        [--server-processes 2]
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/zhenzi_bench .venv/bin/python benchmarks/...
 
 1. queries per report (target: at most 4), with CaptureQueriesContext over ``--reports`` reports:
@@ -12,22 +13,26 @@ a bare Django view that does nothing. Prints figures; asserts nothing about time
    in a process of its own, as a site runs one (this script with ``--serve``, on the same test
    database), with 1 and ``--clients`` threads of this process sending over kept-alive
    connections (the app's own ``client.transport``): clients and server do not share a GIL.
-   The ratio is the figure to read (target: at least 0.5 with ``--clients``). The server
-   keeps its database connections (``--conn-max-age``, 60 s), as a site taking reports at this
-   rate would: with Django's default of 0 every request opens one, which costs more than the
-   callback itself;
+   The ratio is the figure to read (target: at least 0.5 with ``--clients``, one process). The
+   server keeps its database connections (``--conn-max-age``, 60 s), as a site taking reports at
+   this rate would: with Django's default of 0 every request opens one, which costs more than the
+   callback itself. Then the same with ``--server-processes`` (2) processes sharing one
+   listening socket, as a site runs its web server on a machine with two cores (gunicorn's
+   workers, for instance), with ``--clients`` clients. Each line gives the CPU per request of
+   the server, of the clients, and of the whole machine (the database's included);
 3. reports per second against messages per second: the callback taking batches of 100 reports
-   (as Tencent Cloud and Yunpian send them) and one report per request, from ``--clients``
-   clients to the same server process, against ``zhenzi_send_queued --concurrency 16`` (in this
-   process) sending 2,000 messages at 20 ms latency to the sandbox in its own process, in the
-   same run (target: reports at least as fast as messages are sent).
+   (as Tencent Cloud and Yunpian send them, to the server of ``--server-processes``) and one
+   report per request (from 2, with one server process and with several), from ``--clients``
+   clients, against ``zhenzi_send_queued --concurrency 16`` (one process, in this process)
+   sending 2,000 messages at 20 ms latency to the sandbox in its own process, in the same run
+   (target: reports at least as fast as messages are sent).
 
 It creates a throwaway test database from tests/settings.py (SQLite unless DATABASE_URL says
 otherwise), as the test runner does, and drops it at the end. The server process gets the test
 database's name in its environment (``BENCH_CALLBACK_DATABASE_NAME``; the rest of the connection
-from the same settings and ``DATABASE_URL``) and prints only the address it serves on; it is
-stopped before the database is dropped, and stops by itself when this process ends, however it
-ends (it serves until its standard input closes).
+from the same settings and ``DATABASE_URL``) and prints only the address it serves on. Server
+processes are stopped before the database is dropped, and stop by themselves when this process
+ends, however it ends (each serves until its standard input closes).
 """
 
 from __future__ import annotations
@@ -36,7 +41,6 @@ import argparse
 import atexit
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -202,6 +206,8 @@ def rate(count: int, clients: int, send: Callable[[int], Callable[[], None]]) ->
         except BaseException as failure:
             failures.append(failure)
             raise
+        finally:
+            connections.close_all()  # the test client's, which would outlive the thread
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(clients)]
     for thread in threads:
@@ -244,12 +250,25 @@ class QuietHandler(WSGIRequestHandler):
 
 
 class NoDelayServer(ThreadedWSGIServer):
-    """Django's threaded WSGI server with Nagle's algorithm off: it writes headers and body
-    separately, which with delayed ACKs costs each keep-alive request about 40 ms. Its listen
-    backlog is 128 (Django's is 10, gunicorn's 2048): with 10, the clients connecting at once
-    overflowed it, and each refused connection waited a second for its SYN to be sent again."""
+    """Django's threaded WSGI server on a listening socket it is given (``listen_fd``: the
+    parent listens, its server processes share the socket), with Nagle's algorithm off: it
+    writes headers and body separately, which with delayed ACKs costs each keep-alive request
+    about 40 ms."""
 
-    request_queue_size = 128
+    def __init__(self, listen_fd: int) -> None:
+        self.listen_fd = listen_fd
+        super().__init__(("127.0.0.1", 0), QuietHandler)
+
+    def server_bind(self) -> None:
+        self.socket.close()
+        self.socket = socket.socket(fileno=self.listen_fd)
+        self.socket.setblocking(False)  # a process that loses the race to accept goes on
+        self.server_address = self.socket.getsockname()
+        self.server_name, self.server_port = self.server_address[:2]
+        self.setup_environ()
+
+    def server_activate(self) -> None:
+        """Nothing: the parent listens already."""
 
     def get_request(self) -> tuple[socket.socket, Any]:
         connection, address = super().get_request()
@@ -296,15 +315,16 @@ def http_rate(url: str, count: int, clients: int, message_ids: list[str], batch:
         transport.close()
 
 
-def serve_until_stdin_closes(conn_max_age: int) -> None:
-    """The server process (``--serve``): Django's threaded WSGI server on a free loopback port,
-    on the parent's test database, until its standard input closes (the parent stopping it, or
-    ending). Prints the address it serves on, nothing else."""
+def serve_until_stdin_closes(conn_max_age: int, listen_fd: int) -> None:
+    """The server process (``--serve``): Django's threaded WSGI server on the listening socket it
+    was given (``--listen-fd``, shared with the other server processes: whichever accepts first
+    takes a connection), on the parent's test database, until its standard input closes (the
+    parent stopping it, or ending). Prints the address it serves on, nothing else."""
     database = connections.settings[DEFAULT_DB_ALIAS]  # the dict every thread's connection uses
     database["NAME"] = os.environ[DATABASE_NAME_VARIABLE]
     database["CONN_MAX_AGE"] = conn_max_age
     with override_settings(**BENCH_SETTINGS):
-        server = NoDelayServer(("127.0.0.1", 0), QuietHandler, allow_reuse_address=False)
+        server = NoDelayServer(listen_fd)
         server.set_app(WSGIHandler())
 
         def stop_when_stdin_closes() -> None:
@@ -320,111 +340,154 @@ def serve_until_stdin_closes(conn_max_age: int) -> None:
             connections.close_all()
 
 
-class ServerProcess:
-    """This script with ``--serve``: the callback and the bare view served by a process of its
-    own, on this process's test database, so that the clients here do not share its GIL."""
+class Server:
+    """This script with ``--serve`` in ``processes`` processes of their own, sharing one listening
+    socket as a pre-forking server's workers do (the process that accepts first takes a
+    connection): the callback and the bare view on this process's test database, the clients
+    here sharing no GIL with them. The backlog is 128 (Django's runserver has 10, gunicorn 2048):
+    with 10, the clients connecting at once overflowed it, and each refused connection waited a
+    second for its SYN to be sent again."""
 
-    def __init__(self, conn_max_age: int) -> None:
+    def __init__(self, conn_max_age: int, processes: int) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         env = {**os.environ, DATABASE_NAME_VARIABLE: str(connection.settings_dict["NAME"])}
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--serve",
-                f"--conn-max-age={conn_max_age}",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.errors,
-        )
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--serve",
+            f"--conn-max-age={conn_max_age}",
+            f"--listen-fd={self.listener.fileno()}",
+        ]
+        self.processes = [
+            subprocess.Popen(
+                command,
+                cwd=REPO_ROOT,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self.errors,
+                pass_fds=(self.listener.fileno(),),
+            )
+            for _ in range(processes)
+        ]
         atexit.register(self.stop)
-        first_line = self.process.stdout.readline().decode() if self.process.stdout else ""
-        found = re.search(r"serving on (http://\S+)", first_line)
-        if not found:
-            self.stop()  # prints what it wrote to stderr
-            raise SystemExit("the server process did not start")
-        self.url = found.group(1)
+        for process in self.processes:
+            first_line = process.stdout.readline().decode() if process.stdout else ""
+            if not first_line.startswith("serving on "):
+                self.stop()  # prints what they wrote to stderr
+                raise SystemExit("a server process did not start")
+
+    def describe(self) -> str:
+        pids = ", ".join(str(process.pid) for process in self.processes)
+        count = len(self.processes)
+        return f"{count} process{'es' if count > 1 else ''} of its own (pid {pids})"
 
     def cpu_seconds(self) -> float:
-        """User and system CPU time the server process has used so far (Linux's /proc)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User and system CPU time the server processes have used so far (Linux's /proc)."""
+        total = 0
+        for process in self.processes:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def error_output(self) -> str:
-        """What it wrote to stderr, the database password (if any) hidden."""
+        """What they wrote to stderr, the database password (if any) hidden."""
         self.errors.seek(0)
         output = self.errors.read().decode(errors="replace")
         password = connection.settings_dict.get("PASSWORD")
         return output.replace(password, "********") if password else output
 
     def stop(self) -> None:
-        """Close its standard input, which stops it; kill it if it has not stopped in 10 s."""
-        if self.process.stdin and not self.process.stdin.closed:
-            self.process.stdin.close()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        if self.process.stdout and not self.process.stdout.closed:
-            self.process.stdout.close()
-        if self.process.returncode not in (0, None) and not self.errors.closed:
-            print(f"the server process exited with {self.process.returncode}", file=sys.stderr)
+        """Close their standard input, which stops them; kill one that has not stopped in 10 s."""
+        for process in self.processes:
+            if process.stdin and not process.stdin.closed:
+                process.stdin.close()
+        failed = []
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout and not process.stdout.closed:
+                process.stdout.close()
+            if process.returncode not in (0, None):
+                failed.append(f"{process.pid} exited with {process.returncode}")
+        if failed and not self.errors.closed:
+            print(f"server process {'; '.join(failed)}", file=sys.stderr)
             print(self.error_output(), file=sys.stderr)
         if not self.errors.closed:
             self.errors.close()
+        self.listener.close()
         atexit.unregister(self.stop)
 
 
 def bench_http(
-    server: ServerProcess, count: int, clients: int, conn_max_age: int, message_ids: list[str]
+    server: Server,
+    count: int,
+    client_counts: list[int],
+    conn_max_age: int,
+    message_ids: list[str],
 ) -> float:
-    """Prints callback against bare view; returns the callback's rate with ``clients``."""
+    """Prints callback against bare view for each of ``client_counts``; returns the callback's
+    rate with the last (the most clients)."""
     print(
-        f"\nDjango's threaded WSGI server (TCP_NODELAY) in its own process (pid "
-        f"{server.process.pid}), clients on kept-alive connections in this one, {count} "
-        f"requests per run, CONN_MAX_AGE {conn_max_age}"
+        f"\nDjango's threaded WSGI server (TCP_NODELAY) in {server.describe()}, clients on "
+        f"kept-alive connections in this one, {count} requests per run, "
+        f"CONN_MAX_AGE {conn_max_age}"
     )
     print_load()
 
-    def measure(target: str, client_count: int) -> tuple[float, float, float]:
-        """Requests per second, and CPU ms per request of the server and of the clients."""
+    def measure(target: str, client_count: int) -> tuple[float, float, float, float]:
+        """Requests per second, and CPU ms per request of the server, of the clients and of
+        the whole machine (the database's included)."""
         server_cpu, client_cpu = server.cpu_seconds(), time.process_time()
+        machine_cpu = machine_cpu_seconds()
         per_second = http_rate(server.url + target, count, client_count, message_ids)
+        machine_cpu = machine_cpu_seconds() - machine_cpu
         server_cpu = server.cpu_seconds() - server_cpu
         client_cpu = time.process_time() - client_cpu
         done = count // client_count * client_count
-        return per_second, server_cpu * 1000 / done, client_cpu * 1000 / done
+        return tuple(  # type: ignore[return-value]
+            [per_second] + [cpu * 1000 / done for cpu in (server_cpu, client_cpu, machine_cpu)]
+        )
 
     callback = 0.0
-    for client_count in sorted({1, clients}):
-        callback, callback_server, callback_clients = measure(CALLBACK_PATH, client_count)
-        bare, bare_server, bare_clients = measure(BARE_PATH, client_count)
+    for client_count in client_counts:
+        callback, callback_server, callback_clients, callback_all = measure(
+            CALLBACK_PATH, client_count
+        )
+        bare, bare_server, bare_clients, bare_all = measure(BARE_PATH, client_count)
         verdict = ""
-        if client_count == clients:
+        if client_count > 1 and len(server.processes) == 1:  # the target's setting
             verdict = f" (target: at least {RATIO_TARGET}) " + (
                 "OK" if callback / bare >= RATIO_TARGET else "BELOW TARGET"
             )
         print(
             f"  {client_count:>2} client(s): callback {callback:8.0f}/s   "
             f"bare view {bare:8.0f}/s   ratio {callback / bare:.2f}{verdict}\n"
-            f"      CPU ms per request, server process: callback {callback_server:.2f}, "
-            f"bare view {bare_server:.2f}; clients: {callback_clients:.2f}, {bare_clients:.2f}"
+            f"      CPU ms per request, server: callback {callback_server:.2f}, "
+            f"bare view {bare_server:.2f}; clients: {callback_clients:.2f}, {bare_clients:.2f}; "
+            f"whole machine: {callback_all:.2f}, {bare_all:.2f}"
         )
     return callback
 
 
 def bench_against_sending(
-    args: argparse.Namespace, server: ServerProcess, one_per_request: float
+    args: argparse.Namespace, server: Server, one_per_request: dict[str, float]
 ) -> None:
-    """Reports per second the callback takes against messages per second the worker sends."""
+    """Reports per second the callback takes against messages per second the worker sends:
+    batches (measured here, on ``server``) and ``one_per_request`` (rates by label, measured
+    before)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_send_queued import APP_ID, APP_SECRET, SandboxProcess, worker_throughput
 
-    print(f"\nReports per second against messages sent per second, {args.clients} clients")
+    print(
+        f"\nReports per second against messages sent per second, {args.clients} clients, "
+        f"batches to the server in {server.describe()}"
+    )
     print_load()
     message_ids = sent_messages(BATCH * args.clients)
     url = server.url + CALLBACK_PATH
@@ -446,10 +509,7 @@ def bench_against_sending(
         f"  zhenzi_send_queued --concurrency 16, 20 ms latency: {sending:.0f} msg/s "
         f"({cpu * 1000:.2f} ms CPU per message)"
     )
-    for label, reports in (
-        (f"batches of {BATCH} reports", batched),
-        ("one report per request", one_per_request),
-    ):
+    for label, reports in {f"batches of {BATCH} reports": batched, **one_per_request}.items():
         verdict = "OK" if reports >= sending else "BELOW"
         print(
             f"  callback, {label}: {reports:.0f} reports/s, {reports / sending:.2f}x the "
@@ -474,6 +534,15 @@ def wait_for_other_sessions_to_end(timeout: float = 10) -> None:
             if cursor.fetchone()[0] == 0:
                 return
             time.sleep(0.1)
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time every process of the machine has used so far, its database's included: the
+    first line of Linux's /proc/stat, idle and I/O wait left out."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal, *_ = (
+        int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    )
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def print_load() -> None:
@@ -510,14 +579,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=2000,
         help="messages the worker sends in the comparison; 0 skips it (default 2000)",
     )
+    parser.add_argument(
+        "--server-processes",
+        type=int,
+        default=2,
+        help="server processes for the second HTTP run and the batches, as a site runs one "
+        "per core (default 2)",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.serve:
-        serve_until_stdin_closes(args.conn_max_age)
+        serve_until_stdin_closes(args.conn_max_age, args.listen_fd)
         return
     setup_test_environment()
     databases = setup_databases(verbosity=0, interactive=False)
@@ -531,10 +608,20 @@ def main(argv: list[str] | None = None) -> None:
             # The worker in section 3 runs here, with the server's persistent connections.
             connections.settings[DEFAULT_DB_ALIAS]["CONN_MAX_AGE"] = args.conn_max_age
             connection.settings_dict["CONN_MAX_AGE"] = args.conn_max_age
-            server = ServerProcess(args.conn_max_age)
-            one_per_request = bench_http(
-                server, args.requests, args.clients, args.conn_max_age, message_ids
-            )
+            server = Server(args.conn_max_age, 1)
+            client_counts = sorted({1, args.clients})
+            one_per_request = {
+                "one report per request, 1 server process": bench_http(
+                    server, args.requests, client_counts, args.conn_max_age, message_ids
+                )
+            }
+            if args.server_processes > 1:
+                server.stop()
+                server = Server(args.conn_max_age, args.server_processes)
+                label = f"one report per request, {args.server_processes} server processes"
+                one_per_request[label] = bench_http(
+                    server, args.requests, [args.clients], args.conn_max_age, message_ids
+                )
             if args.worker_messages:
                 bench_against_sending(args, server, one_per_request)
     finally:
