@@ -57,7 +57,12 @@ REPORT_FIELDS = tuple(
     )
 )
 MESSAGE_FIELDS = tuple(Message._meta.concrete_fields)
-MESSAGE_NAMES = tuple(field.attname for field in MESSAGE_FIELDS)
+
+#: The few columns of a message that storing a report needs, read instead of ``MESSAGE_FIELDS``
+#: when no receiver of ``status_changed`` or ``message_sent`` would be given the message.
+LEAN_FIELDS = tuple(
+    Message._meta.get_field(name) for name in ("id", "message_id", "status", "content_masked")
+)
 
 #: The databases whose SQL this module writes; others (Oracle, third-party backends) go through
 #: the ORM.
@@ -67,24 +72,44 @@ Converter = Callable[[Any, Any, BaseDatabaseWrapper], Any]
 
 
 @dataclass(frozen=True)
-class Statements:
-    """The SQL of one connection, and how to read a message's row there. Each ``*_prefix``
-    ends where a list of placeholders follows."""
+class Reading:
+    """The statements of one connection that read messages' rows of ``fields`` (every column,
+    or ``LEAN_FIELDS``), and how to make a ``Message`` of such a row."""
 
+    names: tuple[str, ...]  # the fields' attnames, in the rows' order
+    converters: tuple[tuple[int, Converter, Any], ...]  # (column, converter, expression)
     lock_prefix: str  # the messages' rows by messageId: "... WHERE message_id IN "
-    lock_prefix_lean: str  # the same, selecting only ``LEAN_FIELDS``
+    store_and_advance: str | None  # one report, stored and applied in one statement (PostgreSQL)
+
+    def message(self, row: Sequence[Any], using: str) -> Message:
+        """The message whose row is ``row``; the fields not read would be loaded from the
+        database when read."""
+        values = list(row)
+        connection = connections[using]
+        for position, converter, expression in self.converters:
+            values[position] = converter(values[position], expression, connection)
+        return Message.from_db(using, self.names, values)
+
+
+@dataclass(frozen=True)
+class Statements:
+    """The SQL of one connection. Each ``*_prefix`` ends where a list of placeholders
+    follows."""
+
+    whole: Reading  # every column of a message
+    lean: Reading  # only ``LEAN_FIELDS``
     lock_suffix: str  # FOR UPDATE, when the database has it
     insert_prefix: str  # "INSERT INTO ... VALUES "
     insert_row: str  # one report's placeholders, "(%s, ...)"
     returning: str  # the INSERT's RETURNING clause, or "" (then: the cursor's last id)
     insert_json: str | None  # PostgreSQL: the INSERT of any number of reports as one JSON array
-    converters: tuple[tuple[int, Converter, Any], ...]  # (column, converter, expression)
     advance_prefix: str  # the conditional move: "UPDATE ... WHERE id IN "
     advance_from: str  # after the ids: " AND status IN "
     order_by_pk: str  # " ORDER BY id"
-    store_and_advance: str | None  # one report, all three in one statement (PostgreSQL only)
-    store_and_advance_lean: str | None  # the same, returning only ``LEAN_FIELDS``
     look: str  # a worker pass's look at the queue (``look_at_queue``)
+
+    def reading(self, whole: bool) -> Reading:
+        return self.whole if whole else self.lean
 
 
 _built: weakref.WeakKeyDictionary[BaseDatabaseWrapper, Statements] = weakref.WeakKeyDictionary()
@@ -118,11 +143,6 @@ def build(connection: BaseDatabaseWrapper) -> Statements:
         return quote(model._meta.get_field(name).column)
 
     message_table = quote(Message._meta.db_table)
-    # Names from the models, quoted by the connection; every value is a parameter.
-    select = (
-        f"SELECT {', '.join(quote(field.column) for field in MESSAGE_FIELDS)} "  # noqa: S608
-        f"FROM {message_table} WHERE {column(Message, 'message_id')} "
-    )
     lock_suffix = " FOR UPDATE" if connection.features.has_select_for_update else ""
 
     report_table = quote(StatusReport._meta.db_table)
@@ -134,15 +154,6 @@ def build(connection: BaseDatabaseWrapper) -> Statements:
     if connection.features.can_return_rows_from_bulk_insert:
         returning = f" RETURNING {quote(StatusReport._meta.pk.column)}"
 
-    converters = []
-    for position, field in enumerate(MESSAGE_FIELDS):
-        expression = field.get_col(Message._meta.db_table)
-        for converter in [
-            *connection.ops.get_db_converters(expression),
-            *expression.get_db_converters(connection),
-        ]:
-            converters.append((position, converter, expression))
-
     status = column(Message, "status")
     sent_at = column(Message, "sent_at")
     # sent_at is qualified: the statement of one_statement() joins another row with the column.
@@ -153,11 +164,7 @@ def build(connection: BaseDatabaseWrapper) -> Statements:
         f"{column(Message, 'maybe_sent')} = %s"
     )
     advance = f"UPDATE {message_table} SET {assignments} WHERE {column(Message, 'id')} IN "  # noqa: S608
-    together = lean = insert_json = None
-    if connection.vendor == "postgresql":
-        together = one_statement(connection, MESSAGE_FIELDS)
-        lean = one_statement(connection, LEAN_FIELDS)
-        insert_json = insert_from_json(connection)
+    insert_json = insert_from_json(connection) if connection.vendor == "postgresql" else None
     next_attempt_at = column(Message, "next_attempt_at")
     look = (
         f"SELECT (SELECT COUNT(*) FROM (SELECT 1 AS one FROM {message_table} "  # noqa: S608
@@ -167,31 +174,46 @@ def build(connection: BaseDatabaseWrapper) -> Statements:
         f"EXISTS (SELECT 1 FROM {message_table} WHERE {status} = %s AND {next_attempt_at} <= %s)"
     )
     return Statements(
-        lock_prefix=f"{select}IN ",
-        lock_prefix_lean=(
-            f"SELECT {', '.join(quote(field.column) for field in LEAN_FIELDS)} "  # noqa: S608
-            f"FROM {message_table} WHERE {column(Message, 'message_id')} IN "
-        ),
+        whole=reading(connection, MESSAGE_FIELDS),
+        lean=reading(connection, LEAN_FIELDS),
         lock_suffix=lock_suffix,
         insert_prefix=insert_prefix,
         insert_row=placeholders(len(REPORT_FIELDS)),
         returning=returning,
         insert_json=insert_json,
-        converters=tuple(converters),
         advance_prefix=advance,
         advance_from=f" AND {status} IN ",
         order_by_pk=f" ORDER BY {quote(Message._meta.pk.column)}",
-        store_and_advance=together,
-        store_and_advance_lean=lean,
         look=look,
     )
 
 
-#: The few columns of a message the one-statement store returns when no receiver of
-#: ``status_changed`` or ``message_sent`` would be given the message (``lean``).
-LEAN_FIELDS = tuple(
-    Message._meta.get_field(name) for name in ("id", "message_id", "status", "content_masked")
-)
+def reading(connection: BaseDatabaseWrapper, fields: tuple[Any, ...]) -> Reading:
+    """The statements reading messages' ``fields`` on ``connection`` (names from the models,
+    quoted by the connection; every value a parameter)."""
+    quote = connection.ops.quote_name
+    converters = []
+    for position, field in enumerate(fields):
+        expression = field.get_col(Message._meta.db_table)
+        for converter in [
+            *connection.ops.get_db_converters(expression),
+            *expression.get_db_converters(connection),
+        ]:
+            converters.append((position, converter, expression))
+    lock_prefix = (
+        f"SELECT {', '.join(quote(field.column) for field in fields)} "  # noqa: S608
+        f"FROM {quote(Message._meta.db_table)} "
+        f"WHERE {quote(Message._meta.get_field('message_id').column)} IN "
+    )
+    return Reading(
+        names=tuple(field.attname for field in fields),
+        converters=tuple(converters),
+        lock_prefix=lock_prefix,
+        store_and_advance=(
+            one_statement(connection, fields) if connection.vendor == "postgresql" else None
+        ),
+    )
+
 
 #: The values of ``store_and_advance``'s statement, each given once (``given``), in order.
 GIVEN = (
@@ -328,29 +350,17 @@ def locked_messages(message_ids: Sequence[str], using: str, *, whole: bool = Tru
     ``LEAN_FIELDS`` (its other fields would be loaded from the database when read)."""
     connection = connections[using]
     prepared = statements(connection)
+    read = prepared.reading(whole)
     size = connection.features.max_query_params or len(message_ids)
     found = []
     with connection.cursor() as cursor:
         for chunk in chunks(message_ids, size):
-            prefix = prepared.lock_prefix if whole else prepared.lock_prefix_lean
-            sql = prefix + placeholders(len(chunk))
+            sql = read.lock_prefix + placeholders(len(chunk))
             if len(chunk) > 1:
                 sql += prepared.order_by_pk
             cursor.execute(sql + prepared.lock_suffix, chunk)
             found.extend(cursor.fetchall())
-    if whole:
-        return [message_from_row(row, using) for row in found]
-    names = [field.attname for field in LEAN_FIELDS]
-    return [Message.from_db(using, names, row) for row in found]
-
-
-def message_from_row(row: Sequence[Any], using: str) -> Message:
-    """The message whose every column ``row`` holds, in ``MESSAGE_FIELDS`` order."""
-    connection = connections[using]
-    values = list(row)
-    for position, converter, expression in statements(connection).converters:
-        values[position] = converter(values[position], expression, connection)
-    return Message.from_db(using, MESSAGE_NAMES, values)
+    return [read.message(row, using) for row in found]
 
 
 def inserts_many(using: str) -> bool:
@@ -464,18 +474,16 @@ def store_and_advance(
         "masked": payload.get_db_prep_save(masked_payload, connection),
         "payload": payload.get_db_prep_save(report.payload, connection),
     }
-    prepared = statements(connection)
-    sql = prepared.store_and_advance if whole else prepared.store_and_advance_lean
+    read = statements(connection).reading(whole)
     with connection.cursor() as cursor:
-        cursor.execute(with_statuses(sql, below), [given[name] for name, _ in GIVEN])
+        sql = with_statuses(read.store_and_advance, below)  # type: ignore[arg-type]
+        cursor.execute(sql, [given[name] for name, _ in GIVEN])
         report.pk, moved, *row = cursor.fetchone()
     report._state.adding = False
     report._state.db = using
     if row[0] is None:
         return None, moved
-    if whole:
-        return message_from_row(row, using), moved
-    return Message.from_db(using, [field.attname for field in LEAN_FIELDS], row), moved
+    return read.message(row, using), moved
 
 
 def claim_queued(
@@ -505,7 +513,8 @@ def claim_queued(
     with connection.cursor() as cursor:
         cursor.execute(sql, [*values, *params])
         rows = cursor.fetchall()
-    return [message_from_row(row, using) for row in rows]
+    read = statements(connection).whole
+    return [read.message(row, using) for row in rows]
 
 
 def look_at_queue(
