@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.utils import translation
@@ -89,6 +90,17 @@ def sandbox() -> Iterator[Sandbox]:
     """A started sandbox serving the credentials of tests/settings.py; stopped after the test."""
     with Sandbox(port=0, app_id="test-app", app_secret="test-secret-value") as running:
         yield running
+
+
+@pytest.fixture
+def healthy_sandbox(settings, sandbox: Sandbox) -> Iterator[Sandbox]:
+    """The app pointed at the sandbox, whose balance (5,000) is well above the threshold
+    (100); the cache, where the health checks keep what they last saw, empty."""
+    settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url, "LOW_BALANCE_THRESHOLD": 100}
+    sandbox.balance = 5000
+    cache.clear()
+    yield sandbox
+    cache.clear()
 
 
 @pytest.fixture

@@ -240,7 +240,6 @@ def _embedded_json(value: Any) -> Any:
 # --- Reading reports -----------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1024, typed=True)  # a provider sends the same few names
 @functools.lru_cache(maxsize=1024)  # a provider sends the same few names in every report
 def _field_name(name: Any) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name).lower())

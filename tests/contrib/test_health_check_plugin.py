@@ -29,16 +29,7 @@ urlpatterns = [
 pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def zhenzi(settings, sandbox):
-    settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url, "LOW_BALANCE_THRESHOLD": 100}
-    sandbox.balance = 5000
-    cache.clear()
-    yield sandbox
-    cache.clear()
-
-
-def test_a_healthy_site_answers_200(zhenzi, client):
+def test_a_healthy_site_answers_200(healthy_sandbox, client):
     response = client.get("/ht/?format=json")
     assert response.status_code == 200
     assert response.json() == {
@@ -48,14 +39,14 @@ def test_a_healthy_site_answers_200(zhenzi, client):
     }
 
 
-def test_beside_the_packages_own_checks(zhenzi, client):
+def test_beside_the_packages_own_checks(healthy_sandbox, client):
     response = client.get("/ht-all/?format=json")
     assert response.status_code == 200
     assert list(response.json().values()) == ["OK"] * 5
 
 
-def test_problems_fail_the_check_with_their_message(zhenzi, client):
-    zhenzi.balance = 5
+def test_problems_fail_the_check_with_their_message(healthy_sandbox, client):
+    healthy_sandbox.balance = 5
     due = timezone.now() - timedelta(hours=1)
     Message.objects.create(number="13800138000", text="【测试】通知", next_attempt_at=due)
     response = client.get("/ht/?format=json")

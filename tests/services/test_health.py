@@ -22,16 +22,6 @@ BALANCE_PATH = "/account/balance.do"
 TEXT = "【测试】通知"
 
 
-@pytest.fixture
-def zhenzi(settings, sandbox):
-    """The app pointed at the sandbox (balance well above the threshold)."""
-    settings.ZHENZI = {**settings.ZHENZI, "API_URL": sandbox.url, "LOW_BALANCE_THRESHOLD": 100}
-    sandbox.balance = 5000
-    cache.clear()
-    yield sandbox
-    cache.clear()
-
-
 def health_output(*args: str) -> tuple[int, str]:
     """Run zhenzi_health: its exit status (CommandError's returncode, as manage.py exits) and
     what it printed."""
@@ -55,15 +45,15 @@ def ids(problems) -> list[str]:
     return [problem.id for problem in problems]
 
 
-def test_a_healthy_site_exits_0(zhenzi):
+def test_a_healthy_site_exits_0(healthy_sandbox):
     message(Status.DELIVERED, sent_at=ago(7200))
     status, out = health_output()
     assert status == 0
     assert out.strip() == "Healthy: no problem found."
-    assert zhenzi.requests_by_endpoint[BALANCE_PATH] == 1
+    assert healthy_sandbox.requests_by_endpoint[BALANCE_PATH] == 1
 
 
-def test_json_of_a_healthy_site(zhenzi):
+def test_json_of_a_healthy_site(healthy_sandbox):
     status, out = health_output("--json")
     assert status == 0
     assert json.loads(out) == {"healthy": True, "problems": []}
@@ -82,7 +72,7 @@ def test_unreachable_provider_is_a_problem_without_the_secret(settings):
     assert "nothing was sent" not in line
 
 
-def test_provider_refusing_the_account_is_a_problem(zhenzi, settings):
+def test_provider_refusing_the_account_is_a_problem(healthy_sandbox, settings):
     settings.ZHENZI = {**settings.ZHENZI, "APP_SECRET": "a-wrong-secret-value"}
     status, out = health_output("--json")
     assert status == 1
@@ -92,8 +82,8 @@ def test_provider_refusing_the_account_is_a_problem(zhenzi, settings):
     assert "a-wrong-secret-value" not in out
 
 
-def test_a_balance_under_the_threshold_is_a_problem(zhenzi):
-    zhenzi.balance = 99
+def test_a_balance_under_the_threshold_is_a_problem(healthy_sandbox):
+    healthy_sandbox.balance = 99
     status, out = health_output("--json")
     assert status == 1
     (problem,) = json.loads(out)["problems"]
@@ -101,13 +91,13 @@ def test_a_balance_under_the_threshold_is_a_problem(zhenzi):
     assert problem["details"] == {"balance": 99, "threshold": 100}
 
 
-def test_local_checks_do_not_ask_the_provider_and_use_the_last_recorded_balance(zhenzi):
+def test_local_checks_do_not_ask_the_provider_and_use_the_last_recorded_balance(healthy_sandbox):
     BalanceSnapshot.objects.create(balance=500, recorded_at=ago(7200))
     BalanceSnapshot.objects.create(balance=12, recorded_at=ago(60))
     status, out = health_output("--local")
     assert status == 1
     assert out.startswith("balance_low: The balance is low: 12 SMS left, below 100.")
-    assert zhenzi.requests_by_endpoint[BALANCE_PATH] == 0
+    assert healthy_sandbox.requests_by_endpoint[BALANCE_PATH] == 0
 
 
 def test_due_messages_waiting_past_queue_alert_after_mean_no_worker(settings):
@@ -188,8 +178,8 @@ def test_no_callback_report_since_messages_were_sent_points_at_the_callback():
     assert ids(health.local_checks()) == ["no_reports"]
 
 
-def test_every_problem_at_once_one_line_each(zhenzi):
-    zhenzi.balance = 5
+def test_every_problem_at_once_one_line_each(healthy_sandbox):
+    healthy_sandbox.balance = 5
     message(next_attempt_at=ago(400))
     message(Status.UNKNOWN, status_changed_at=ago(3600), next_attempt_at=ago(0))
     message(Status.SENT, sent_at=ago(7200))
@@ -212,30 +202,32 @@ def test_every_check_id_is_in_the_docs():
 MESSAGE_LIST_URL = "/admin/django_zhenzi/message/"
 
 
-def test_admin_message_list_shows_problems_as_a_warning_banner(zhenzi, admin_client):
+def test_admin_message_list_shows_problems_as_a_warning_banner(healthy_sandbox, admin_client):
     page = admin_client.get(MESSAGE_LIST_URL).content.decode()
-    assert "zhenzi-health" not in page
+    assert "healthy_sandbox-health" not in page
 
     message(next_attempt_at=ago(400))
     BalanceSnapshot.objects.create(balance=3, recorded_at=ago(60))
     page = admin_client.get(MESSAGE_LIST_URL).content.decode()
     assert '<li class="warning" data-check="balance_low">The balance is low: 3 SMS left' in page
     assert '<li class="warning" data-check="queue_stalled">1 queued message has been due' in page
-    assert zhenzi.requests_by_endpoint[BALANCE_PATH] == 0  # the page never asks the provider
+    assert (
+        healthy_sandbox.requests_by_endpoint[BALANCE_PATH] == 0
+    )  # the page never asks the provider
 
 
-def test_admin_banner_in_chinese(zhenzi, admin_client):
+def test_admin_banner_in_chinese(healthy_sandbox, admin_client):
     message(next_attempt_at=ago(400))
     page = admin_client.get(MESSAGE_LIST_URL, headers={"accept-language": "zh-hans"})
     assert 'data-check="queue_stalled">1 条' in page.content.decode()
 
 
-def test_verbosity_0_prints_nothing_when_healthy(zhenzi):
+def test_verbosity_0_prints_nothing_when_healthy(healthy_sandbox):
     assert health_output("-v", "0") == (0, "")
 
 
 def test_admin_banner_leaves_the_balance_to_those_who_may_view_it(
-    zhenzi, client, django_user_model
+    healthy_sandbox, client, django_user_model
 ):
     from django.contrib.auth.models import Permission
 
