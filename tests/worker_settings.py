@@ -5,8 +5,16 @@ A test hands its worker subprocess the sandbox's URL and short timeouts through 
 test database through ``DATABASE_URL``; see tests/workers.py.
 """
 
+import multiprocessing
+import time
+
 from tests.settings import *  # noqa: F403
 from tests.settings import ZHENZI, env
+
+# A worker process of ``--processes`` (multiprocessing's child) slow to set Django up, for the
+# tests of a stop that comes meanwhile: these settings are what its setup imports.
+if multiprocessing.parent_process() is not None:
+    time.sleep(env.float("WORKER_PROCESS_SETUP_DELAY", default=0))
 
 _CASTS = {
     "API_URL": str,

@@ -43,6 +43,11 @@ def run_worker_process(
 ) -> None:
     """The body of one worker process: ``services.run_workers(**options)`` until done or told
     to stop by SIGTERM or SIGINT; its total goes back to the supervisor through ``results``."""
+    # First: a stop that comes while Django is set up (the command stopped just after it started
+    # or restarted this process) ends the run before its first pass instead of killing it.
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda signum, frame: stop.set())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module)
     import django
 
@@ -50,9 +55,6 @@ def run_worker_process(
     from django_zhenzi import services
     from django_zhenzi.management.commands.zhenzi_send_queued import report_batch
 
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda signum, frame: stop.set())
     report = functools.partial(report_batch, verbosity)
     total = services.run_workers(stop=stop, on_batch=report, **options)
     results.send(dataclasses.asdict(total))
@@ -159,7 +161,9 @@ class Supervisor:
             self.total.add(outcome)
             self.total.paused = self.total.paused or outcome.paused
         code = process.exitcode
-        if code == 0:
+        if code == 0 or (self.stopping and code == -signal.SIGTERM):
+            # Killed by the SIGTERM sent to stop it: it was still starting (its handler is its
+            # first step), so it had done nothing.
             return
         died = signal.Signals(-code).name if code is not None and code < 0 else str(code)
         if self.stopping or (not self.loop and code is not None and code > 0):

@@ -17,11 +17,12 @@ from django.db import connection
 
 from django_zhenzi.management.processes import Supervisor
 from django_zhenzi.models import Message, Status
-from tests.dying_worker import die_at_once
+from tests.dying_worker import die_at_once, start_slowly
 from tests.workers import (
     finish,
     queue_messages,
     sent_count,
+    wait_until,
     wait_while_running,
     worker_env,
     worker_process,
@@ -144,6 +145,30 @@ def test_sigterm_stops_every_worker_process_cleanly(sandbox):
 
 
 @pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_sigterm_while_the_worker_processes_set_django_up_stops_them_cleanly(sandbox):
+    """The command stopped just after it started its workers (or restarted one): they are
+    still setting Django up. Each must stop as if it had been running, not die of the SIGTERM
+    and make the command exit 1 with "Worker process N exited with SIGTERM"."""
+    queue_messages(5)
+    env = {**worker_env(sandbox.url), "WORKER_PROCESS_SETUP_DELAY": "3"}
+    options = ["--loop", "--processes", "2"]
+
+    with worker_process(options, env) as supervisor:
+        started = wait_while_running(
+            supervisor, lambda: len(worker_children(supervisor.pid)) == 2, timeout=60
+        )
+        assert started
+        supervisor.send_signal(signal.SIGTERM)
+        stdout, stderr = finish(supervisor, timeout=30)
+
+    assert "exited with" not in stderr
+    assert sent_count(stdout) == 0
+    assert sandbox.messages == []
+    assert set(Message.objects.values_list("status", "attempts")) == {(Status.QUEUED, 0)}
+
+
+@pytest.mark.slow
 def test_a_worker_that_keeps_dying_is_restarted_ever_more_slowly():
     said: list[str] = []
     supervisor = Supervisor(
@@ -163,6 +188,31 @@ def test_a_worker_that_keeps_dying_is_restarted_ever_more_slowly():
     assert waits[:2] == [1, 2], said
     assert len(waits) <= 3, said  # no spinning: 1 + 2 (+ 4) seconds in 4.5
     assert all("exited with 3" in line for line in restarts)
+
+
+def test_a_worker_process_stopped_before_its_signal_handler_is_set_is_no_failure():
+    """A SIGTERM can reach a worker process before its first line runs (the interpreter and
+    multiprocessing still starting it): it dies of the signal, having done nothing, and the
+    supervisor that sent the signal counts a stop, not a failure."""
+    said: list[str] = []
+    supervisor = Supervisor(
+        1, {}, loop=True, settings_module="tests.settings", say=said.append, target=start_slowly
+    )
+
+    def stop_once_started() -> None:
+        assert wait_until(lambda: supervisor.slots[0].process is not None, timeout=30)
+        assert wait_until(lambda: supervisor.slots[0].process.pid is not None, timeout=30)
+        supervisor._stop(signal.SIGTERM, None)
+
+    stopper = threading.Thread(target=stop_once_started)
+    stopper.start()
+    started = time.monotonic()
+    supervisor.run()
+    stopper.join()
+
+    assert time.monotonic() - started < 30
+    assert supervisor.failures == []
+    assert not any("starting it again" in line for line in said), said
 
 
 @pytest.mark.django_db
