@@ -450,8 +450,11 @@ def bench_http(
         server_cpu = server.cpu_seconds() - server_cpu
         client_cpu = time.process_time() - client_cpu
         done = count // client_count * client_count
-        return tuple(  # type: ignore[return-value]
-            [per_second] + [cpu * 1000 / done for cpu in (server_cpu, client_cpu, machine_cpu)]
+        return (
+            per_second,
+            server_cpu * 1000 / done,
+            client_cpu * 1000 / done,
+            machine_cpu * 1000 / done,
         )
 
     callback = 0.0

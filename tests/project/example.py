@@ -226,11 +226,9 @@ def stop_demo(server: DemoServer) -> None:
             server.process.send_signal(signal.SIGABRT)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 server.process.wait(timeout=5)
-            os.killpg(server.process.pid, signal.SIGKILL)
-            server.process.wait(timeout=DEMO_STOP_TIMEOUT)
-            return
     with contextlib.suppress(ProcessLookupError):  # what it started must not outlive it
         os.killpg(server.process.pid, signal.SIGKILL)
+    server.process.wait(timeout=DEMO_STOP_TIMEOUT)
 
 
 def csrf_token(html: str) -> str:
